@@ -1,0 +1,29 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+
+	"github.com/rhizome-mesh/rhizome"
+)
+
+// Config configures the server that `rhizome up` runs.
+type Config struct {
+	// DataDir holds the embedded metastore, the admin token and
+	// server.json (default ./.rhizome or $RHIZOME_HOME; resolved by the CLI).
+	DataDir string
+	// Listen is the REST address (default 127.0.0.1:8080); port 0 picks one.
+	Listen string
+	// MetastoreURL selects the store: empty for SQLite in DataDir,
+	// postgres://... for Postgres.
+	MetastoreURL string
+	// Demo applies the example mesh when the store is empty.
+	Demo bool
+	// Version is the build version shown by /api/v1/version.
+	Version string
+
+	Logger *slog.Logger
+	Clock  rhizome.Clock
+	// Stdout receives the human start-up lines ("ready at ...").
+	Stdout io.Writer
+}

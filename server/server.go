@@ -1,0 +1,218 @@
+// Package server is Rhizome's HTTP edge: the REST API under /api/v1 (see
+// docs/API.md and the OpenAPI document it serves), health and readiness,
+// Prometheus metrics, and the `rhizome up` process around them (store,
+// bootstrap token, demo mesh, graceful shutdown). It maps rhizome.Error
+// codes to HTTP statuses in one place (Status) and leaves every decision
+// about manifests to catalog and every credential check to identity.
+package server
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/catalog"
+	"github.com/rhizome-mesh/rhizome/identity"
+	"github.com/rhizome-mesh/rhizome/metastore"
+	"github.com/rhizome-mesh/rhizome/rhizomeversion"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// Server serves the API over a store.
+type Server struct {
+	store   metastore.Store
+	catalog *catalog.Catalog
+	minter  identity.Minter
+	clock   rhizome.Clock
+	logger  *slog.Logger
+	metrics *metrics
+	version string
+	router  chi.Router
+}
+
+// Deps are what a Server is built from.
+type Deps struct {
+	Store   metastore.Store
+	Catalog *catalog.Catalog
+	Clock   rhizome.Clock
+	Logger  *slog.Logger
+	Version string
+}
+
+// New returns a Server; Handler serves it.
+func New(d Deps) *Server {
+	if d.Clock == nil {
+		d.Clock = rhizome.SystemClock{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Catalog == nil {
+		d.Catalog = catalog.New(d.Store, catalog.Options{Clock: d.Clock, Logger: d.Logger})
+	}
+	s := &Server{store: d.Store, catalog: d.Catalog, clock: d.Clock, logger: d.Logger,
+		minter: identity.Minter{Store: d.Store, Clock: d.Clock}, metrics: newMetrics(), version: d.Version}
+	s.router = s.routes()
+	return s
+}
+
+// Handler is the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.metrics.instrument, middleware.Recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, rhizome.Errorf(rhizome.ENotFound, "no route %s %s", r.Method, r.URL.Path).WithHint("see /api/v1/openapi.json"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: rhizome.Errorf(rhizome.EInvalid, "method %s not allowed on %s", r.Method, r.URL.Path)})
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.store.Ping(ctx); err != nil {
+			s.writeError(w, r, rhizome.Errorf(rhizome.EUnavailable, "metastore not answering: %v", err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
+	r.Route("/api/v1", func(r chi.Router) {
+		// Public: editors fetch schemas, tools fetch the API description.
+		r.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(openAPI)
+		})
+		r.Get("/version", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"version": s.version})
+		})
+		r.Get("/schemas", s.handleSchemas)
+		r.Get("/schemas/{kind}", s.handleSchema)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Post("/apply", s.handleApply)
+			for _, k := range rhizome.Kinds() {
+				s.kindRoutes(r, k)
+			}
+			r.Get("/products/{id}/versions", s.handleVersions)
+			r.Get("/products/{id}/versions/{version}", s.handleVersion)
+			r.Get("/whoami", s.handleWhoAmI)
+			r.Get("/principals", s.handlePrincipals)
+			r.Post("/tokens", s.handleCreateToken)
+			r.Get("/tokens", s.handleListTokens)
+			r.Delete("/tokens/{id}", s.handleRevokeToken)
+		})
+	})
+	return r
+}
+
+// Info is what `up` writes to DataDir/server.json once ready, so that a
+// local CLI finds the server.
+type Info struct {
+	URL string `json:"url"`
+	PID int    `json:"pid"`
+}
+
+// InfoFile is the name of that file.
+const InfoFile = "server.json"
+
+// Serve runs `rhizome up` until ctx is done: opens the store, makes sure an
+// admin token exists, loads the demo mesh when asked and the store is
+// empty, listens, and shuts down gracefully.
+func Serve(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = rhizome.SystemClock{}
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.Version == "" {
+		cfg.Version = rhizomeversion.Version
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return rhizome.Wrap(err, "creating data dir %s", cfg.DataDir)
+	}
+	store, err := openStore(ctx, cfg.MetastoreURL, cfg.DataDir, metastore.Options{Clock: cfg.Clock, Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	minter := identity.Minter{Store: store, Clock: cfg.Clock}
+	if _, err := identity.Bootstrap(ctx, minter, cfg.DataDir); err != nil {
+		return err
+	}
+	cat := catalog.New(store, catalog.Options{Clock: cfg.Clock, Logger: cfg.Logger})
+	if cfg.Demo {
+		if err := loadDemo(ctx, store, cat, cfg.Stdout); err != nil {
+			return rhizome.Wrap(err, "loading the demo mesh")
+		}
+	}
+	srv := New(Deps{Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return rhizome.Errorf(rhizome.EUnavailable, "listening on %s: %v", cfg.Listen, err).WithHint("pick another address with --listen, e.g. 127.0.0.1:0")
+	}
+	url := "http://" + ln.Addr().String()
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	infoPath := filepath.Join(cfg.DataDir, InfoFile)
+	info, _ := json.Marshal(Info{URL: url, PID: os.Getpid()})
+	if err := writeFileAtomic(infoPath, info, 0o600); err != nil {
+		_ = hs.Close()
+		return err
+	}
+	defer os.Remove(infoPath)
+	cfg.Logger.Info("ready", "url", url, "data", cfg.DataDir)
+	fmt.Fprintf(cfg.Stdout, "rhizome %s ready at %s (data %s)\n", cfg.Version, url, cfg.DataDir)
+
+	select {
+	case err := <-errc:
+		return rhizome.Wrap(err, "serving")
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return rhizome.Wrap(err, "shutting down")
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	fmt.Fprintln(cfg.Stdout, "rhizome stopped")
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return rhizome.Wrap(err, "writing %s", tmp)
+	}
+	return rhizome.Wrap(os.Rename(tmp, path), "writing %s", path)
+}
