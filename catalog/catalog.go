@@ -128,11 +128,13 @@ func (c *Catalog) run(ctx context.Context, actor *rhizome.Principal, req rhizome
 		for _, d := range deletes {
 			deleted[d.Key()] = true
 		}
+		// Update may run fn again (Postgres retries): build on a copy.
+		probs := append([]rhizome.Problem(nil), problems...)
 		if len(docs) > 0 {
-			problems = append(problems, rhizome.ProblemsOf(spec.Check(docs, resolver{ctx, tx, deleted}))...)
+			probs = append(probs, rhizome.ProblemsOf(spec.Check(docs, resolver{ctx, tx, deleted}))...)
 		}
-		if len(problems) > 0 {
-			return invalid(problems)
+		if len(probs) > 0 {
+			return invalid(probs)
 		}
 		// Plan.
 		type step struct {

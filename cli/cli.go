@@ -185,10 +185,14 @@ func buildVersion() string {
 	return v
 }
 
-// plural is "1 document" or "2 documents".
+// plural is "1 document" or "2 documents" ("1 property", "2 properties").
 func plural(n int, word string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, word)
+	switch {
+	case n == 1:
+	case strings.HasSuffix(word, "y") && !strings.ContainsAny(word[len(word)-2:len(word)-1], "aeiou"):
+		word = strings.TrimSuffix(word, "y") + "ies"
+	default:
+		word += "s"
 	}
-	return fmt.Sprintf("%d %ss", n, word)
+	return fmt.Sprintf("%d %s", n, word)
 }

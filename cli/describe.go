@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -192,6 +193,9 @@ func (d *describer) versions(dp *rhizome.DataProduct) {
 			vs = append(vs, rhizome.ProductVersion{Version: v})
 		}
 	}
+	slices.SortStableFunc(vs, func(a, b rhizome.ProductVersion) int { // current first
+		return boolInt(b.Current) - boolInt(a.Current)
+	})
 	t := newTable(&indenter{w: d.w})
 	for _, v := range vs {
 		state := "previous"
@@ -226,7 +230,7 @@ func (d *describer) ports(dp *rhizome.DataProduct) {
 	fmt.Fprintln(d.w)
 	t = newTable(&indenter{w: d.w})
 	for _, out := range dp.OutputPorts {
-		t.row(out.Name, out.Type, out.Format, out.Description)
+		t.row(out.Name, out.Type, out.Format)
 	}
 	t.flush()
 	d.none(len(dp.OutputPorts) == 0)
@@ -236,7 +240,7 @@ func (d *describer) contract(id string) {
 	d.section("Contract")
 	o, why := d.related(rhizome.KindDataContract, id)
 	if o == nil {
-		fmt.Fprintf(d.w, " %s %s\n", id, why)
+		fmt.Fprintln(d.w, " "+strings.TrimSpace(id+" "+why))
 		return
 	}
 	c := decode[rhizome.Contract](o)
@@ -255,7 +259,7 @@ func (d *describer) infrastructure(name string) {
 	d.section("Infrastructure")
 	o, why := d.related(rhizome.KindInfrastructure, name)
 	if o == nil {
-		fmt.Fprintf(d.w, " %s %s\n", name, why)
+		fmt.Fprintln(d.w, " "+strings.TrimSpace(name+" "+why))
 		return
 	}
 	s := decode[rhizome.Infrastructure](o).Spec
@@ -385,6 +389,13 @@ func (in *indenter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -44,9 +44,13 @@ themselves.`,
 				}
 				req.ExpiresIn = expires
 			}
-			req.Kind = rhizome.PrincipalUser
-			if service {
+			// The kind describes a principal being named; a token for
+			// oneself keeps one's own kind.
+			switch {
+			case service:
 				req.Kind = rhizome.PrincipalService
+			case req.Principal != "":
+				req.Kind = rhizome.PrincipalUser
 			}
 			c, err := a.client()
 			if err != nil {

@@ -190,7 +190,7 @@ var fileOrder = []string{"product.yaml", "contract.yaml", "infrastructure.yaml"}
 // render executes a template's files.
 func render(name string, s scaffold) ([]scaffoldFile, error) {
 	t := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{
-		"q": yamlString,
+		"q":    yamlString,
 		"join": strings.Join,
 	})
 	outputs := map[string]bool{}

@@ -54,6 +54,8 @@ type Reader interface {
 	// TokenByHash returns the token with that hash (revoked or expired
 	// ones too: the caller decides), or ENotFound.
 	TokenByHash(ctx context.Context, hash string) (*rhizome.Token, error)
+	// ListTokens lists a principal's tokens, oldest first; every token
+	// when principal is empty.
 	ListTokens(ctx context.Context, principal string) ([]rhizome.Token, error)
 }
 

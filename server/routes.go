@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -168,6 +169,8 @@ func (s *Server) handleVersions(w http.ResponseWriter, r *http.Request) {
 	if vs == nil {
 		vs = []rhizome.ProductVersion{}
 	}
+	// Newest first by semantic version, not by when it was recorded.
+	sort.SliceStable(vs, func(i, j int) bool { return spec.CompareVersions(vs[i].Version, vs[j].Version) > 0 })
 	writeJSON(w, http.StatusOK, map[string]any{"items": vs})
 }
 

@@ -367,3 +367,20 @@ func (a semver) compare(b semver) int {
 	}
 	return 0
 }
+
+// CompareVersions orders two semantic versions by precedence (-1, 0, +1);
+// a version that does not parse sorts before every one that does, and two
+// such compare as strings.
+func CompareVersions(a, b string) int {
+	va, ea := parseSemver(a)
+	vb, eb := parseSemver(b)
+	switch {
+	case ea != nil && eb != nil:
+		return strings.Compare(a, b)
+	case ea != nil:
+		return -1
+	case eb != nil:
+		return 1
+	}
+	return va.compare(vb)
+}

@@ -198,3 +198,20 @@ func TestPaths(t *testing.T) {
 		t.Errorf("joinPath = %q", got)
 	}
 }
+func TestCompareVersions(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"2.1.0", "2.0.0", 1},
+		{"1.9.0", "1.10.0", -1},
+		{"1.0.0-rc.1", "1.0.0", -1},
+		{"1.0.0", "1.0.0", 0},
+		{"junk", "1.0.0", -1},
+		{"1.0.0", "junk", 1},
+	} {
+		if got := CompareVersions(tc.a, tc.b); got != tc.want {
+			t.Errorf("CompareVersions(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

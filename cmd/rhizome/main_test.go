@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,9 +29,6 @@ func TestMain(m *testing.M) {
 // starts one with `exec rhizome up --listen 127.0.0.1:0 &` and waits for
 // it with `exec rhizome wait`; every later command finds it there, and the
 // admin token beside it.
-//
-// Condition [server] is true unless RHIZOME_TEST_SERVER=off: set that to
-// run only the scripts that need no server.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -41,12 +37,6 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("RHIZOME_HOME", filepath.Join(env.WorkDir, "data"))
 			return nil
-		},
-		Condition: func(cond string) (bool, error) {
-			if cond == "server" {
-				return os.Getenv("RHIZOME_TEST_SERVER") != "off", nil
-			}
-			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode": cmdExitcode,

@@ -1,19 +1,20 @@
 package sqlstore
 
+import "strings"
+
 // queries are the fixed statements, rebound once for the dialect. List
 // builds its own, since its shape depends on the filters.
 type queries struct {
 	getObject      string
 	lockObject     string
-	lastRevision   string
 	insertObject   string
 	updateObject   string
 	deleteObject   string
 	insertRevision string
 	history        string
-	insertTag      string
+	insertTags     setInsert
 	deleteTags     string
-	insertMember   string
+	insertMembers  setInsert
 	deleteMembers  string
 	teamsOf        string
 
@@ -42,19 +43,23 @@ func newQueries(d *Dialect) queries {
 	return queries{
 		getObject:  r(`SELECT ` + objectCols + ` FROM objects o WHERE o.kind = ? AND o.id = ?`),
 		lockObject: r(`SELECT revision, created_at, labels FROM objects WHERE kind = ? AND id = ?` + d.ForUpdate),
-		// History outlives the object, so a re-created object continues
-		// from the last revision ever written.
-		lastRevision: r(`SELECT COALESCE(MAX(revision), 0) FROM revisions WHERE kind = ? AND id = ?`),
+		// A create takes the next revision after the last one ever written
+		// (history outlives the object, so a re-create continues the
+		// numbers), and does nothing if the object exists: one statement,
+		// no read first, and a lost race is a conflict that does not abort
+		// a Postgres transaction.
 		insertObject: r(`INSERT INTO objects (kind, id, revision, body, labels, domain, owner_team, sensitivity, created_at, updated_at, updated_by)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+VALUES (?, ?, (SELECT COALESCE(MAX(revision), 0) + 1 FROM revisions WHERE kind = ? AND id = ?), ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (kind, id) DO NOTHING
+RETURNING revision`),
 		updateObject: r(`UPDATE objects SET revision = ?, body = ?, labels = ?, domain = ?, owner_team = ?, sensitivity = ?, updated_at = ?, updated_by = ?
 WHERE kind = ? AND id = ?`),
 		deleteObject:   r(`DELETE FROM objects WHERE kind = ? AND id = ?`),
 		insertRevision: r(`INSERT INTO revisions (kind, id, revision, op, body, actor, at, apply_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 		history:        r(`SELECT kind, id, revision, op, body, actor, at, apply_id FROM revisions WHERE kind = ? AND id = ? ORDER BY revision`),
-		insertTag:      r(`INSERT INTO object_tags (kind, tag, id) VALUES (?, ?, ?)`),
+		insertTags:     newSetInsert(d, "object_tags", "tag"),
 		deleteTags:     r(`DELETE FROM object_tags WHERE kind = ? AND id = ?`),
-		insertMember:   r(`INSERT INTO object_members (kind, member, id) VALUES (?, ?, ?)`),
+		insertMembers:  newSetInsert(d, "object_members", "member"),
 		deleteMembers:  r(`DELETE FROM object_members WHERE kind = ? AND id = ?`),
 		teamsOf:        r(`SELECT id FROM object_members WHERE kind = ? AND member = ? ORDER BY id`),
 
@@ -86,4 +91,30 @@ RETURNING created_at`),
 		tokensOf:    r(`SELECT ` + tokenCols + ` FROM tokens WHERE principal_id = ? ORDER BY created_at, id`),
 		allTokens:   r(`SELECT ` + tokenCols + ` FROM tokens ORDER BY created_at, id`),
 	}
+}
+
+// setInsert writes an object's tags or members in one statement: one
+// VALUES row per value, with the statement for each row count built once.
+type setInsert struct {
+	byCount []string // [n] inserts n rows
+}
+
+// maxSetRows is the most rows one statement inserts; longer sets take
+// several.
+const maxSetRows = 64
+
+func newSetInsert(d *Dialect, table, col string) setInsert {
+	s := setInsert{byCount: make([]string, maxSetRows+1)}
+	for n := 1; n <= maxSetRows; n++ {
+		var b strings.Builder
+		b.WriteString("INSERT INTO " + table + " (kind, " + col + ", id) VALUES ")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?)")
+		}
+		s.byCount[n] = d.rebind(b.String())
+	}
+	return s
 }

@@ -78,56 +78,87 @@ func (t *tx) Put(ctx context.Context, obj *rhizome.Object, expected int64, actor
 	if err != nil {
 		return 0, rhizome.Wrap(err, "metastore: put %s %q: labels", kind, id)
 	}
-	c, err := t.current(ctx, obj.Kind, id)
-	if err != nil {
-		return 0, t.s.wrap(err, "metastore: put %s %q", kind, id)
-	}
-	if err := checkExpected(obj.Kind, id, c, expected); err != nil {
-		return 0, err
-	}
-
 	now := t.s.now()
-	nowV := t.s.d.BindTime(now)
-	body := string(obj.Body)
-	rev, op, created := c.revision+1, rhizome.OpUpdate, c.created
-	if c.exists {
-		_, err = t.r.exec(ctx, t.s.q.updateObject, rev, body, string(labelsJSON),
-			labels.Domain, labels.OwnerTeam, labels.Sensitivity, nowV, actor, kind, id)
+	w := write{kind: kind, id: id, body: string(obj.Body), labels: labels, labelsJSON: string(labelsJSON),
+		now: t.s.d.BindTime(now), actor: actor}
+
+	// A create ("must not exist") is one insert that does nothing if the
+	// object exists; anything else reads and locks the current row first.
+	var c current
+	created := true
+	if expected != 0 {
+		if c, err = t.current(ctx, obj.Kind, id); err != nil {
+			return 0, t.s.wrap(err, "metastore: put %s %q", kind, id)
+		}
+		if err := checkExpected(obj.Kind, id, c, expected); err != nil {
+			return 0, err
+		}
+		created = !c.exists
+	}
+	var rev int64
+	if created {
+		var ok bool
+		if rev, ok, err = t.insertObject(ctx, w); err != nil {
+			return 0, t.s.wrap(err, "metastore: put %s %q", kind, id)
+		}
+		if !ok {
+			// It exists: say at which revision.
+			if c, err = t.current(ctx, obj.Kind, id); err != nil {
+				return 0, t.s.wrap(err, "metastore: put %s %q", kind, id)
+			}
+			return 0, checkExpected(obj.Kind, id, c, 0)
+		}
 	} else {
-		var last int64
-		if err := t.r.scanRow(ctx, t.s.q.lastRevision, []any{kind, id}, &last); err != nil {
-			return 0, t.s.wrap(err, "metastore: put %s %q: last revision", kind, id)
-		}
-		rev, op, created = last+1, rhizome.OpCreate, now
-		_, err = t.r.exec(ctx, t.s.q.insertObject, kind, id, rev, body, string(labelsJSON),
-			labels.Domain, labels.OwnerTeam, labels.Sensitivity, nowV, nowV, actor)
-		if t.s.d.uniqueViolation(err) {
-			// A concurrent create won the race after our read.
-			return 0, rhizome.Errorf(rhizome.EConflict, "%s %q already exists", kind, id).
-				WithHint("read it and pass its revision to replace it")
+		rev = c.revision + 1
+		if _, err := t.r.exec(ctx, t.s.q.updateObject, rev, w.body, w.labelsJSON,
+			labels.Domain, labels.OwnerTeam, labels.Sensitivity, w.now, actor, kind, id); err != nil {
+			return 0, t.s.wrap(err, "metastore: put %s %q", kind, id)
 		}
 	}
-	if err != nil {
-		return 0, t.s.wrap(err, "metastore: put %s %q", kind, id)
+	op := rhizome.OpUpdate
+	if created {
+		op = rhizome.OpCreate
 	}
-	if _, err := t.r.exec(ctx, t.s.q.insertRevision, kind, id, rev, string(op), body, actor, nowV, applyID); err != nil {
+	if _, err := t.r.exec(ctx, t.s.q.insertRevision, kind, id, rev, string(op), w.body, actor, w.now, applyID); err != nil {
 		return 0, t.s.wrap(err, "metastore: put %s %q: revision", kind, id)
 	}
-	if err := t.replaceSet(ctx, t.s.q.deleteTags, t.s.q.insertTag, kind, id, c.exists, c.labels.Tags, labels.Tags); err != nil {
+	if err := t.replaceSet(ctx, t.s.q.deleteTags, t.s.q.insertTags, kind, id, !created, c.labels.Tags, labels.Tags); err != nil {
 		return 0, t.s.wrap(err, "metastore: put %s %q: tags", kind, id)
 	}
-	if err := t.replaceSet(ctx, t.s.q.deleteMembers, t.s.q.insertMember, kind, id, c.exists, c.labels.Members, labels.Members); err != nil {
+	if err := t.replaceSet(ctx, t.s.q.deleteMembers, t.s.q.insertMembers, kind, id, !created, c.labels.Members, labels.Members); err != nil {
 		return 0, t.s.wrap(err, "metastore: put %s %q: members", kind, id)
 	}
 
 	obj.Revision, obj.Labels = rev, labels
-	obj.CreatedAt, obj.UpdatedAt, obj.UpdatedBy = created, now, actor
+	obj.CreatedAt, obj.UpdatedAt, obj.UpdatedBy = now, now, actor
+	if !created {
+		obj.CreatedAt = c.created
+	}
 	return rev, nil
+}
+
+// write is what Put writes for one object, encoded.
+type write struct {
+	kind, id, body    string
+	labels            rhizome.Labels
+	labelsJSON, actor string
+	now               any
+}
+
+// insertObject creates the object with the revision after the last one in
+// its history; ok is false (and nothing written) if it exists.
+func (t *tx) insertObject(ctx context.Context, w write) (rev int64, ok bool, err error) {
+	err = t.r.scanRow(ctx, t.s.q.insertObject, []any{w.kind, w.id, w.kind, w.id, w.body, w.labelsJSON,
+		w.labels.Domain, w.labels.OwnerTeam, w.labels.Sensitivity, w.now, w.now, w.actor}, &rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return rev, err == nil, err
 }
 
 // replaceSet rewrites an object's rows in object_tags or object_members
 // when the set changed (the common re-apply leaves it alone).
-func (t *tx) replaceSet(ctx context.Context, del, ins, kind, id string, existed bool, old, new []string) error {
+func (t *tx) replaceSet(ctx context.Context, del string, ins setInsert, kind, id string, existed bool, old, new []string) error {
 	if existed && slices.Equal(old, new) {
 		return nil
 	}
@@ -136,10 +167,16 @@ func (t *tx) replaceSet(ctx context.Context, del, ins, kind, id string, existed 
 			return err
 		}
 	}
-	for _, v := range new {
-		if _, err := t.r.exec(ctx, ins, kind, v, id); err != nil {
+	for len(new) > 0 {
+		n := min(len(new), maxSetRows)
+		args := make([]any, 0, 3*n)
+		for _, v := range new[:n] {
+			args = append(args, kind, v, id)
+		}
+		if _, err := t.r.exec(ctx, ins.byCount[n], args...); err != nil {
 			return err
 		}
+		new = new[n:]
 	}
 	return nil
 }
