@@ -22,6 +22,7 @@ import (
 	"github.com/rhizome-mesh/rhizome/metastore"
 	"github.com/rhizome-mesh/rhizome/metastore/sqlite"
 	"github.com/rhizome-mesh/rhizome/server"
+	"github.com/rhizome-mesh/rhizome/spec"
 )
 
 type fixedClock struct{ t time.Time }
@@ -427,5 +428,38 @@ func TestOpenAPIInSync(t *testing.T) {
 	var served map[string]any
 	if got := e.do("", "GET", "/api/v1/openapi.json", nil, nil, &served); got != 200 || served["openapi"] != "3.1.0" {
 		t.Fatalf("serving openapi.json: %d", got)
+	}
+}
+
+// TestContractRoundTrip: an ODCS contract comes back field for field, keys
+// in the author's order, as it was applied.
+func TestContractRoundTrip(t *testing.T) {
+	e := newSQLiteEnv(t)
+	raw, err := os.ReadFile("../examples/mesh/contracts/customer-360.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := spec.DecodeOne("c.yaml", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom := "apiVersion: rhizome/v1\nkind: Domain\nname: customer\nowner_teams: [t]\n---\napiVersion: rhizome/v1\nkind: Team\nname: t\nmembers: [{principal: a@example.com}]\n"
+	if got := e.do(e.admin, "POST", "/api/v1/apply", applyReq(false, file("d.yaml", dom), file("c.yaml", string(raw))), nil, nil); got != 200 {
+		t.Fatalf("apply: %d", got)
+	}
+	var obj struct {
+		Manifest json.RawMessage `json:"manifest"`
+	}
+	if got := e.do(e.admin, "GET", "/api/v1/contracts/"+doc.ID, nil, nil, &obj); got != 200 {
+		t.Fatalf("get: %d", got)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, obj.Manifest); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	_ = json.Compact(&want, doc.Body)
+	if compact.String() != want.String() {
+		t.Fatalf("contract changed on the way:\n got %s\nwant %s", compact.String(), want.String())
 	}
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the benchmarks behind BENCHMARKS.md; each pairs Rhizome with a
+# baseline measured in the same run. Results go to bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench/results
+out="bench/results/$(date -u +%Y-%m-%d).txt"
+{
+  echo "# $(date -u) on $(nproc) cores, $(go version)"
+  go test -run XXX -bench 'Apply10k|BareSQLiteInsert10k' -benchtime 3x ./bench/
+  go test -run XXX -bench 'ListFilter100k|BareSQLiteList100k' -benchtime 2000x ./bench/
+  go test -run XXX -bench 'StartToReady' -benchtime 20x ./bench/
+} | tee "$out"
