@@ -121,7 +121,39 @@ type DataProduct struct {
 	OutputPorts         []OutputPort       `json:"output_ports,omitempty"`
 	Contract            string             `json:"contract,omitempty"`       // DataContract id (ODCS id)
 	Infrastructure      string             `json:"infrastructure,omitempty"` // DataProductInfrastructure metadata.name
+	Pipeline            *Pipeline          `json:"pipeline,omitempty"`
 	CustomProperties    map[string]any     `json:"custom_properties,omitempty"`
+}
+
+// Pipeline is how a product's data is built from its input ports: SQL
+// models run in order on the embedded engine (each may read the input
+// ports, by name, and earlier models), the output model published as a new
+// table snapshot.
+type Pipeline struct {
+	Models []PipelineModel `json:"models"`
+	// Output names the model that is published; default the last one.
+	Output string `json:"output,omitempty"`
+	// Mode is replace (default), append, or merge (upsert on MergeKey).
+	Mode     string   `json:"mode,omitempty"`
+	MergeKey []string `json:"merge_key,omitempty"`
+	// Schedule and Timeout override the infrastructure's orchestration.
+	Schedule string `json:"schedule,omitempty"`
+	Timeout  string `json:"timeout,omitempty"`
+}
+
+// PipelineModel is one named SQL model (a SELECT).
+type PipelineModel struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	SQL         string `json:"sql"`
+}
+
+// OutputModel is the model a pipeline publishes.
+func (p *Pipeline) OutputModel() string {
+	if p.Output != "" || len(p.Models) == 0 {
+		return p.Output
+	}
+	return p.Models[len(p.Models)-1].Name
 }
 
 // SLA is the guide's sla dict: freshness is a duration ("15min", "1 hour"),

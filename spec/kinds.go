@@ -241,6 +241,50 @@ func (c *checker) product(v *rhizome.DataProduct) {
 	for i, p := range v.OutputPorts {
 		port(fmt.Sprintf("output_ports[%d]", i), p.Name)
 	}
+	if v.Pipeline != nil {
+		c.pipeline(v)
+	}
+}
+
+func (c *checker) pipeline(v *rhizome.DataProduct) {
+	p := v.Pipeline
+	inputs := map[string]bool{}
+	for _, in := range v.InputPorts {
+		inputs[in.Name] = true
+	}
+	models := map[string]int{}
+	for i, m := range p.Models {
+		path := fmt.Sprintf("pipeline.models[%d].name", i)
+		if j, ok := models[m.Name]; ok {
+			c.add(path, fmt.Sprintf("model `%s` is defined twice", m.Name), fmt.Sprintf("it is already pipeline.models[%d]; model names are unique", j))
+			continue
+		}
+		if inputs[m.Name] {
+			c.add(path, fmt.Sprintf("model `%s` has the name of an input port", m.Name), "models and input ports share one namespace in SQL: rename the model")
+		}
+		models[m.Name] = i
+	}
+	if p.Output != "" {
+		if _, ok := models[p.Output]; !ok {
+			c.add("pipeline.output", fmt.Sprintf("no model named `%s`", p.Output), "name one of pipeline.models, or leave it out to publish the last model")
+		}
+	}
+	switch {
+	case p.Mode == "merge" && len(p.MergeKey) == 0:
+		c.add("pipeline.merge_key", "mode merge needs merge_key", "list the columns that identify a row, e.g. [customer_id]")
+	case p.Mode != "merge" && len(p.MergeKey) > 0:
+		c.add("pipeline.merge_key", "merge_key is only read with mode merge", "set `mode: merge`, or remove merge_key")
+	}
+	if p.Timeout != "" {
+		if _, err := ParseDuration(p.Timeout); err != nil {
+			c.value("pipeline.timeout", err)
+		}
+	}
+	if p.Schedule != "" {
+		if _, err := cron.ParseStandard(p.Schedule); err != nil {
+			c.add("pipeline.schedule", fmt.Sprintf("%q is not a cron schedule: %v", p.Schedule, err), `want 5 fields: minute hour day-of-month month day-of-week, e.g. "0 */6 * * *"`)
+		}
+	}
 }
 
 func (c *checker) versions(v *rhizome.DataProduct) {
