@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/metastore"
@@ -28,6 +29,17 @@ type Catalog struct {
 	clock  rhizome.Clock
 	logger *slog.Logger
 	newID  func() string
+
+	mu        sync.Mutex
+	onApplied []func(context.Context)
+}
+
+// OnApplied registers fn to run after every apply that wrote something
+// (e.g. to refresh pipeline schedules).
+func (c *Catalog) OnApplied(fn func(context.Context)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onApplied = append(c.onApplied, fn)
 }
 
 // Options configures a Catalog; zero values pick defaults.
@@ -132,6 +144,7 @@ func (c *Catalog) run(ctx context.Context, actor *rhizome.Principal, req rhizome
 		probs := append([]rhizome.Problem(nil), problems...)
 		if len(docs) > 0 {
 			probs = append(probs, rhizome.ProblemsOf(spec.Check(docs, resolver{ctx, tx, deleted}))...)
+			probs = append(probs, connectorProblems(docs)...)
 		}
 		if len(probs) > 0 {
 			return invalid(probs)
@@ -250,6 +263,12 @@ func (c *Catalog) run(ctx context.Context, actor *rhizome.Principal, req rhizome
 		}
 	}
 	if res.Applied {
+		c.mu.Lock()
+		hooks := append([]func(context.Context){}, c.onApplied...)
+		c.mu.Unlock()
+		for _, fn := range hooks {
+			fn(ctx)
+		}
 		c.logger.InfoContext(ctx, "applied", "apply_id", res.ApplyID, "actor", actor.ID,
 			"create", res.Summary.Create, "update", res.Summary.Update, "delete", res.Summary.Delete)
 	}
@@ -302,4 +321,22 @@ func conflict(c rhizome.Change, want int64) error {
 		msg = fmt.Sprintf("%s changed since the plan: it is at revision %d, the plan was made on %d", c.Key(), c.BaseRevision, want)
 	}
 	return rhizome.Errorf(rhizome.EConflict, "%s; nothing was applied", msg).WithHint("run the apply again to plan against the current state")
+}
+
+// MayOperate says whether actor may operate a product (run, backfill,
+// cancel its runs): the same people who may change it.
+func (c *Catalog) MayOperate(ctx context.Context, actor *rhizome.Principal, productID string) error {
+	obj, err := c.store.Get(ctx, rhizome.KindDataProduct, productID)
+	if err != nil {
+		return err
+	}
+	if actor.Admin {
+		return nil
+	}
+	w := &world{ctx: ctx, r: c.store, input: map[string]*spec.Document{}}
+	g := &gate{w: w, p: actor}
+	if w.mayChangeProduct(g, obj.Body, nil) {
+		return nil
+	}
+	return g.refuse(rhizome.ActionUpdate, rhizome.KindDataProduct, productID, "only its owners operate it")
 }

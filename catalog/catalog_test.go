@@ -255,3 +255,26 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("key order counted: %+v", d)
 	}
 }
+
+func TestConnectorConfigChecked(t *testing.T) {
+	c, s := newCatalog(t)
+	bad := base + product("dp.sales.x", "sales-team", "input_ports:\n  - name: raw\n    connector: csvv\n    config: {path: a.csv}\n  - name: raw2\n    connector: csv\n    config: {pth: a.csv}\n")
+	_, err := c.Apply(ctx, admin, req(false, bad))
+	ps := rhizome.ProblemsOf(err)
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Path+": "+p.Message+" ("+p.Hint+")")
+		if p.Line == 0 {
+			t.Errorf("problem without a line: %+v", p)
+		}
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{"input_ports[0].connector: no connector `csvv`", "`csv`", "input_ports[1].config.pth", "`path`"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("problems lack %q:\n%s", want, all)
+		}
+	}
+	if _, err := s.Get(ctx, rhizome.KindDataProduct, "dp.sales.x"); rhizome.Code(err) != rhizome.ENotFound {
+		t.Fatal("a product with a bad connector config was applied")
+	}
+}

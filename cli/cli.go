@@ -147,6 +147,8 @@ product', check it offline with 'rhizome validate', and apply it with
 		a.applyCmd(), a.validateCmd(), a.initCmd(),
 		a.getCmd(), a.describeCmd(), a.deleteCmd(), a.historyCmd(), a.versionsCmd(),
 		a.schemaCmd(), a.tokenCmd(), a.whoamiCmd(), a.versionCmd(),
+		a.runCmd(), a.runsCmd(), a.logsCmd(), a.cancelCmd(), a.backfillCmd(),
+		a.snapshotsCmd(), a.lineageCmd(), a.connectorsCmd(),
 	)
 	return root
 }

@@ -60,7 +60,7 @@ func TestUsageErrors(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{[]string{"bogus"}, "error: unknown command \"bogus\" for \"rhizome\"\n  hint: see 'rhizome --help'\n"},
+		{[]string{"frobnicate"}, "error: unknown command \"frobnicate\" for \"rhizome\"\n  hint: see 'rhizome --help'\n"},
 		{[]string{"get"}, "error: accepts between 1 and 2 arg(s), received 0\n  hint: see 'rhizome get --help'\n"},
 		{[]string{"get", "gadgets"}, "error: unknown kind \"gadgets\": want one of domains, teams, policies, contracts, infrastructure, products\n  hint: see 'rhizome get --help'\n"},
 		{[]string{"get", "products", "--colour"}, "error: unknown flag: --colour\n  hint: see 'rhizome get --help'\n"},

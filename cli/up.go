@@ -20,7 +20,7 @@ func (a *app) upCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the Rhizome server until interrupted",
-		Long: `Up runs the server: the REST API, with its store in the data directory
+		Long: `Up runs the server: the REST API and the pipeline workers, with its store in the data directory
 (SQLite) or in Postgres (--metastore). When it is ready it writes
 server.json (its URL) to the data directory, so that other rhizome commands
 find it, and on first start an admin token in admin.token (mode 0600),
@@ -49,6 +49,9 @@ which they use by default. It stops on Ctrl-C or SIGTERM.`,
 	f.BoolVar(&cfg.Demo, "demo", false, "apply the example mesh when the store is empty")
 	f.StringVar(&cfg.Listen, "listen", defaultListen, "address of the REST API; port 0 picks a free one")
 	f.StringVar(&cfg.MetastoreURL, "metastore", "", "store: empty for SQLite in the data directory, or postgres://...")
+	f.StringVar(&cfg.FilesDir, "files", "", "where relative connector paths resolve (default: the working directory; with --demo, the example data)")
+	f.StringVar(&cfg.Warehouse, "warehouse", "", "default table location, file:///... or s3://bucket/prefix (default: <data>/lake)")
+	f.IntVar(&cfg.Workers, "workers", 2, "pipeline runs this process executes at once (processes sharing a Postgres metastore share one queue)")
 	return cmd
 }
 

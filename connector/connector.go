@@ -65,7 +65,8 @@ type Spec struct {
 // Connector reads one input port into the stage.
 type Connector interface {
 	// Stage writes the input into env.StageDir and says what it wrote.
-	// It must write nothing outside env.StageDir.
+	// It writes nothing outside env.StageDir. After an error the stage's
+	// content is undefined: the pipeline discards it.
 	Stage(ctx context.Context, env Env) (*Staged, error)
 }
 
@@ -95,14 +96,6 @@ func (env Env) Client() *http.Client {
 		return &http.Client{}
 	}
 	return env.HTTPClient
-}
-
-// Now is the time by env.Clock.
-func (env Env) Now() rhizome.Clock {
-	if env.Clock == nil {
-		return rhizome.SystemClock{}
-	}
-	return env.Clock
 }
 
 // ProductReader gives the published files of an upstream data product's
@@ -200,16 +193,16 @@ func Open(name string, cfg map[string]any) (Connector, error) {
 	if ps := s.Validate(cfg); len(ps) > 0 {
 		return nil, rhizome.Invalid(fmt.Sprintf("connector %s: invalid config", name), ps...)
 	}
-	c, err := s.New(s.WithDefaults(cfg))
+	c, err := s.New(s.withDefaults(cfg))
 	if err != nil {
 		return nil, rhizome.Wrap(err, "connector %s", name)
 	}
 	return c, nil
 }
 
-// WithDefaults returns a copy of cfg with the spec's defaults set for
+// withDefaults returns a copy of cfg with the spec's defaults set for
 // absent keys.
-func (s Spec) WithDefaults(cfg map[string]any) map[string]any {
+func (s Spec) withDefaults(cfg map[string]any) map[string]any {
 	out := make(map[string]any, len(cfg)+len(s.Fields))
 	for k, v := range cfg {
 		out[k] = v
@@ -222,8 +215,8 @@ func (s Spec) WithDefaults(cfg map[string]any) map[string]any {
 	return out
 }
 
-// Field returns the field named name.
-func (s Spec) Field(name string) (Field, bool) {
+// field returns the field named name.
+func (s Spec) field(name string) (Field, bool) {
 	for _, f := range s.Fields {
 		if f.Name == name {
 			return f, true
@@ -247,7 +240,7 @@ func (s Spec) Validate(cfg map[string]any) []rhizome.Problem {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		f, ok := s.Field(k)
+		f, ok := s.field(k)
 		if !ok {
 			ps = append(ps, rhizome.Problem{
 				Path:    "config." + k,
@@ -280,7 +273,7 @@ func checkType(typ string, v any) (msg, hint string) {
 			return "want a string, got " + got, ""
 		}
 	case TypeInt:
-		if _, ok := AsInt(v); !ok {
+		if _, ok := asInt(v); !ok {
 			return "want a whole number, got " + got, ""
 		}
 	case TypeBool:
@@ -288,11 +281,11 @@ func checkType(typ string, v any) (msg, hint string) {
 			return "want true or false, got " + got, ""
 		}
 	case TypeDuration:
-		if _, err := AsDuration(v); err != nil {
+		if _, err := asDuration(v); err != nil {
 			return fmt.Sprintf("%s is not a duration", got), "write e.g. \"30s\", \"500ms\" or \"2m\""
 		}
 	case TypeList:
-		if _, ok := AsList(v); !ok {
+		if _, ok := asList(v); !ok {
 			return "want a list, got " + got, ""
 		}
 	case TypeMap:
@@ -324,7 +317,7 @@ func describe(v any) string {
 	case map[string]any:
 		return "a map"
 	}
-	if _, ok := AsList(v); ok {
+	if _, ok := asList(v); ok {
 		return "a list"
 	}
 	return fmt.Sprintf("%v", v)

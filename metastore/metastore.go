@@ -8,7 +8,9 @@ package metastore
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"time"
 
 	"github.com/rhizome-mesh/rhizome"
 )
@@ -57,6 +59,17 @@ type Reader interface {
 	// ListTokens lists a principal's tokens, oldest first; every token
 	// when principal is empty.
 	ListTokens(ctx context.Context, principal string) ([]rhizome.Token, error)
+
+	// GetRun returns a run, or ENotFound.
+	GetRun(ctx context.Context, id string) (*rhizome.Run, error)
+	// ListRuns returns one page of runs, newest first (by QueuedAt, then
+	// id), and the cursor of the next page ("" on the last).
+	ListRuns(ctx context.Context, opt RunListOptions) ([]rhizome.Run, string, error)
+	// RunLogs returns a run's log lines with Seq > afterSeq, in order.
+	RunLogs(ctx context.Context, runID string, afterSeq int64) ([]rhizome.RunLog, error)
+	// LineageEvents returns the OpenLineage events stored for a run, in
+	// the order they were stored, byte for byte.
+	LineageEvents(ctx context.Context, runID string) ([]json.RawMessage, error)
 }
 
 // Tx is a write transaction.
@@ -88,6 +101,27 @@ type Tx interface {
 	// RevokeToken marks a token revoked at the given time; ENotFound if
 	// absent.
 	RevokeToken(ctx context.Context, id string) error
+
+	// PutRun creates or replaces a run by id. A zero QueuedAt is set to
+	// the store's clock; times are cut as stored (see Options.Clock).
+	PutRun(ctx context.Context, r *rhizome.Run) error
+	// AppendRunLog adds a line to a run's log. A zero Seq is assigned by
+	// the store (one past the run's last line) and a zero At is the
+	// store's clock; EConflict if the Seq is taken. Writers of one run's
+	// log should append from one process, in order.
+	AppendRunLog(ctx context.Context, l rhizome.RunLog) error
+	// PutLineageEvent stores one OpenLineage RunEvent of a run.
+	PutLineageEvent(ctx context.Context, runID, eventType string, at time.Time, body json.RawMessage) error
+}
+
+// RunListOptions filters and pages ListRuns. Empty fields do not filter.
+type RunListOptions struct {
+	ProductID string
+	State     rhizome.RunState
+	// After is the cursor: the last id of the previous page.
+	After string
+	// Limit is the page size; 0 means 100; at most 1000.
+	Limit int
 }
 
 // ListOptions filters and pages a List. Empty fields do not filter.

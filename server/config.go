@@ -17,8 +17,17 @@ type Config struct {
 	// MetastoreURL selects the store: empty for SQLite in DataDir,
 	// postgres://... for Postgres.
 	MetastoreURL string
-	// Demo applies the example mesh when the store is empty.
+	// Demo applies the example mesh when the store is empty, and runs its
+	// pipelines.
 	Demo bool
+	// FilesDir is where relative paths in connector configs resolve
+	// (default: the working directory; with Demo, the extracted example
+	// data).
+	FilesDir string
+	// Warehouse is the default table location (default DataDir/lake).
+	Warehouse string
+	// Workers is how many runs this process executes at once (default 2).
+	Workers int
 	// Version is the build version shown by /api/v1/version.
 	Version string
 

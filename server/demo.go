@@ -19,22 +19,22 @@ func openStore(ctx context.Context, url, dataDir string, opt metastore.Options) 
 
 // loadDemo applies the example mesh, as the admin, when the store holds no
 // domain yet: a restart keeps whatever the user changed since.
-func loadDemo(ctx context.Context, store metastore.Store, cat *catalog.Catalog, out io.Writer) error {
+func loadDemo(ctx context.Context, store metastore.Store, cat *catalog.Catalog, out io.Writer) (bool, error) {
 	page, err := store.List(ctx, metastore.ListOptions{Kind: rhizome.KindDomain, Limit: 1})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(page.Items) > 0 {
 		fmt.Fprintln(out, "demo: the store already holds a mesh; left as it is")
-		return nil
+		return false, nil
 	}
 	admin, err := store.GetPrincipal(ctx, identity.AdminPrincipal)
 	if err != nil {
-		return err
+		return false, err
 	}
 	files, err := examples.MeshFiles()
 	if err != nil {
-		return err
+		return false, err
 	}
 	req := rhizome.ApplyRequest{}
 	for _, f := range files {
@@ -42,8 +42,8 @@ func loadDemo(ctx context.Context, store metastore.Store, cat *catalog.Catalog, 
 	}
 	res, err := cat.Apply(ctx, admin, req)
 	if err != nil {
-		return err
+		return false, err
 	}
 	fmt.Fprintf(out, "demo: applied the example mesh (%d objects)\n", res.Summary.Create+res.Summary.Update)
-	return nil
+	return true, nil
 }

@@ -26,8 +26,10 @@ import (
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/catalog"
 	"github.com/rhizome-mesh/rhizome/identity"
+	"github.com/rhizome-mesh/rhizome/jobs"
 	"github.com/rhizome-mesh/rhizome/metastore"
 	"github.com/rhizome-mesh/rhizome/rhizomeversion"
+	"github.com/rhizome-mesh/rhizome/table"
 )
 
 //go:embed openapi.json
@@ -43,6 +45,8 @@ type Server struct {
 	metrics *metrics
 	version string
 	router  chi.Router
+	jobs    *jobs.Scheduler // nil: no pipelines (pipeline routes answer 503)
+	tables  *table.Catalog
 }
 
 // Deps are what a Server is built from.
@@ -52,6 +56,8 @@ type Deps struct {
 	Clock   rhizome.Clock
 	Logger  *slog.Logger
 	Version string
+	Jobs    *jobs.Scheduler
+	Tables  *table.Catalog
 }
 
 // New returns a Server; Handler serves it.
@@ -66,7 +72,8 @@ func New(d Deps) *Server {
 		d.Catalog = catalog.New(d.Store, catalog.Options{Clock: d.Clock, Logger: d.Logger})
 	}
 	s := &Server{store: d.Store, catalog: d.Catalog, clock: d.Clock, logger: d.Logger,
-		minter: identity.Minter{Store: d.Store, Clock: d.Clock}, metrics: newMetrics(), version: d.Version}
+		minter: identity.Minter{Store: d.Store, Clock: d.Clock}, metrics: newMetrics(), version: d.Version,
+		jobs: d.Jobs, tables: d.Tables}
 	s.router = s.routes()
 	return s
 }
@@ -115,6 +122,7 @@ func (s *Server) routes() chi.Router {
 			}
 			r.Get("/products/{id}/versions", s.handleVersions)
 			r.Get("/products/{id}/versions/{version}", s.handleVersion)
+			s.pipelineRoutes(r)
 			r.Get("/whoami", s.handleWhoAmI)
 			r.Get("/principals", s.handlePrincipals)
 			r.Post("/tokens", s.handleCreateToken)
@@ -167,12 +175,29 @@ func Serve(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cat := catalog.New(store, catalog.Options{Clock: cfg.Clock, Logger: cfg.Logger})
+	freshDemo := false
 	if cfg.Demo {
-		if err := loadDemo(ctx, store, cat, cfg.Stdout); err != nil {
+		if freshDemo, err = loadDemo(ctx, store, cat, cfg.Stdout); err != nil {
 			return rhizome.Wrap(err, "loading the demo mesh")
 		}
+		if cfg.FilesDir == "" {
+			dir, err := extractDemoData(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			cfg.FilesDir = dir
+		}
 	}
-	srv := New(Deps{Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version})
+	lc, err := startLifecycle(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	defer lc.stop()
+	if freshDemo {
+		lc.runDemo(ctx, cfg.Stdout)
+	}
+	srv := New(Deps{Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version, Jobs: lc.jobs, Tables: lc.tables})
+	cat.OnApplied(func(ctx context.Context) { lc.refreshSchedules(ctx) })
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return rhizome.Errorf(rhizome.EUnavailable, "listening on %s: %v", cfg.Listen, err).WithHint("pick another address with --listen, e.g. 127.0.0.1:0")

@@ -49,6 +49,11 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Principals", testPrincipals},
 		{"Tokens", testTokens},
 		{"TeamsOf", testTeamsOf},
+		{"RunsPutGet", testRunsPutGet},
+		{"RunsList", testRunsList},
+		{"RunsInTx", testRunsInTx},
+		{"RunLogs", testRunLogs},
+		{"LineageEvents", testLineageEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

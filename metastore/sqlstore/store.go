@@ -27,6 +27,7 @@ type Store struct {
 	db    *sql.DB
 	d     Dialect
 	q     queries
+	rq    runQueries
 	clock rhizome.Clock
 	log   *slog.Logger
 	// writer is a one-slot semaphore when the dialect serializes writes.
@@ -48,6 +49,7 @@ func Open(ctx context.Context, db *sql.DB, d Dialect, opt metastore.Options) (*S
 		s.writer = make(chan struct{}, 1)
 	}
 	s.q = newQueries(&s.d)
+	s.rq = newRunQueries(&s.d)
 	s.reader = reader{s: s, r: runner{s: s, db: db}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()

@@ -1,0 +1,249 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/connector"
+	_ "github.com/rhizome-mesh/rhizome/connector/all" // register every connector
+	"github.com/rhizome-mesh/rhizome/examples"
+	"github.com/rhizome-mesh/rhizome/jobs"
+	"github.com/rhizome-mesh/rhizome/metastore"
+	"github.com/rhizome-mesh/rhizome/pipeline"
+	"github.com/rhizome-mesh/rhizome/table"
+)
+
+// lifecycle is the data half of `rhizome up`: the table catalog, the
+// pipeline and the scheduler that runs it.
+type lifecycle struct {
+	store  metastore.Store
+	tables *table.Catalog
+	jobs   *jobs.Scheduler
+	pipe   *pipeline.Pipeline
+	cfg    Config
+}
+
+// sqlBacked is what the SQL metastores offer beyond metastore.Store: the
+// database the table catalog and the job queue share.
+type sqlBacked interface {
+	DB() *sql.DB
+}
+
+func startLifecycle(ctx context.Context, cfg Config, store metastore.Store) (*lifecycle, error) {
+	sb, ok := store.(sqlBacked)
+	if !ok {
+		return nil, rhizome.Errorf(rhizome.EInternal, "the metastore does not expose its database")
+	}
+	dialect := "sqlite"
+	if cfg.MetastoreURL != "" && (hasPrefix(cfg.MetastoreURL, "postgres://") || hasPrefix(cfg.MetastoreURL, "postgresql://")) {
+		dialect = "postgres"
+	}
+	warehouse := cfg.Warehouse
+	if warehouse == "" {
+		abs, err := filepath.Abs(filepath.Join(cfg.DataDir, "lake"))
+		if err != nil {
+			return nil, rhizome.Wrap(err, "locating the lake")
+		}
+		warehouse = "file://" + abs
+	}
+	tables, err := table.Open(ctx, table.Options{DB: sb.DB(), Dialect: dialect, Warehouse: warehouse, Clock: cfg.Clock})
+	if err != nil {
+		return nil, rhizome.Wrap(err, "opening the table catalog")
+	}
+	lc := &lifecycle{store: store, tables: tables, cfg: cfg}
+	base := cfg.FilesDir
+	if base == "" {
+		base, _ = os.Getwd()
+	}
+	lc.pipe = pipeline.New(pipeline.Options{Store: store, Tables: tables, WorkDir: filepath.Join(cfg.DataDir, "work"),
+		BaseDir: base, Secrets: secrets(cfg), Clock: cfg.Clock, Logger: cfg.Logger, Warehouse: warehouse})
+	lc.jobs, err = jobs.New(ctx, jobs.Options{Store: store, Dialect: dialect, DB: sb.DB(), PostgresURL: pgURL(cfg, dialect),
+		Runner: lc.run, Clock: cfg.Clock, Logger: cfg.Logger, Workers: cfg.Workers, Queue: true})
+	if err != nil {
+		return nil, rhizome.Wrap(err, "starting the scheduler")
+	}
+	if err := lc.jobs.Start(ctx); err != nil {
+		return nil, rhizome.Wrap(err, "starting the scheduler")
+	}
+	lc.refreshSchedules(ctx)
+	return lc, nil
+}
+
+// secrets resolves connector secret references: "env:RHIZOME_SECRET_X"
+// reads that variable (no other variable of the server is a secret), and
+// "file:/path" reads a file under DataDir/secrets.
+func secrets(cfg Config) connector.SecretResolver {
+	return connector.Secrets{
+		Env:  connector.EnvSecrets{Getenv: os.Getenv, Prefix: "RHIZOME_SECRET_"},
+		File: connector.FileSecrets{Dir: filepath.Join(cfg.DataDir, "secrets")},
+	}
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+func pgURL(cfg Config, dialect string) string {
+	if dialect == "postgres" {
+		return cfg.MetastoreURL
+	}
+	return ""
+}
+
+func (lc *lifecycle) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := lc.jobs.Stop(ctx); err != nil {
+		lc.cfg.Logger.Warn("stopping the scheduler", "err", err)
+	}
+}
+
+// run is the jobs.Runner: the pipeline, then the products downstream.
+func (lc *lifecycle) run(ctx context.Context, run *rhizome.Run, logf func(level, msg string)) (jobs.RunResult, error) {
+	res, err := lc.pipe.Run(ctx, run, logf)
+	if err != nil {
+		return res, err
+	}
+	for _, id := range lc.downstream(ctx, run.ProductID) {
+		// A run of it that is still queued will read this publish too.
+		if queued, _, err := lc.store.ListRuns(ctx, metastore.RunListOptions{ProductID: id, State: rhizome.RunQueued, Limit: 1}); err == nil && len(queued) > 0 {
+			logf("info", "downstream "+id+" already has a queued run")
+			continue
+		}
+		if _, err := lc.jobs.Enqueue(ctx, jobs.Request{ProductID: id, Trigger: rhizome.TriggerUpstream, Actor: "rhizome"}); err != nil {
+			logf("warn", fmt.Sprintf("triggering %s: %v", id, err))
+		} else {
+			logf("info", "triggered downstream "+id)
+		}
+	}
+	return res, nil
+}
+
+// products calls fn for every product manifest with a pipeline.
+func (lc *lifecycle) products(ctx context.Context, fn func(*rhizome.DataProduct)) {
+	after := ""
+	for {
+		page, err := lc.store.List(ctx, metastore.ListOptions{Kind: rhizome.KindDataProduct, After: after, Limit: 1000})
+		if err != nil {
+			lc.cfg.Logger.Warn("listing products", "err", err)
+			return
+		}
+		for _, o := range page.Items {
+			var dp rhizome.DataProduct
+			if json.Unmarshal(o.Body, &dp) == nil && dp.Pipeline != nil {
+				fn(&dp)
+			}
+		}
+		if page.Next == "" {
+			return
+		}
+		after = page.Next
+	}
+}
+
+// downstream lists the products that read id and whose every upstream
+// product has published: one that still waits for another input is
+// triggered when that input publishes.
+func (lc *lifecycle) downstream(ctx context.Context, id string) []string {
+	var out []string
+	lc.products(ctx, func(dp *rhizome.DataProduct) {
+		reads := false
+		for _, p := range dp.InputPorts {
+			reads = reads || p.Product == id
+		}
+		if reads && lc.inputsPublished(ctx, dp) {
+			out = append(out, dp.ID)
+		}
+	})
+	return out
+}
+
+func (lc *lifecycle) inputsPublished(ctx context.Context, dp *rhizome.DataProduct) bool {
+	for _, p := range dp.InputPorts {
+		if p.Product == "" {
+			continue
+		}
+		v := p.Version
+		if v == "" {
+			o, err := lc.store.Get(ctx, rhizome.KindDataProduct, p.Product)
+			if err != nil {
+				return false
+			}
+			var up rhizome.DataProduct
+			_ = json.Unmarshal(o.Body, &up)
+			v = up.CurrentVersion
+		}
+		if _, err := lc.tables.Current(ctx, table.RefFor(p.Product, v)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// refreshSchedules gives the scheduler every product's cron schedule.
+func (lc *lifecycle) refreshSchedules(ctx context.Context) {
+	sched := map[string]jobs.Schedule{}
+	lc.products(ctx, func(dp *rhizome.DataProduct) {
+		var inf *rhizome.Infrastructure
+		if dp.Infrastructure != "" {
+			if o, err := lc.store.Get(ctx, rhizome.KindInfrastructure, dp.Infrastructure); err == nil {
+				inf = new(rhizome.Infrastructure)
+				_ = json.Unmarshal(o.Body, inf)
+			}
+		}
+		if cron := pipeline.Schedule(dp, inf); cron != "" {
+			sched[dp.ID] = jobs.Schedule{Cron: cron, Timeout: pipeline.Timeout(dp, inf)}
+		}
+	})
+	lc.jobs.SetSchedules(sched)
+}
+
+// runDemo starts the demo's source products; their publishes trigger the
+// rest downstream.
+func (lc *lifecycle) runDemo(ctx context.Context, out io.Writer) {
+	n := 0
+	lc.products(ctx, func(dp *rhizome.DataProduct) {
+		for _, p := range dp.InputPorts {
+			if p.Product != "" {
+				return
+			}
+		}
+		if _, err := lc.jobs.Enqueue(ctx, jobs.Request{ProductID: dp.ID, Trigger: rhizome.TriggerManual, Actor: "demo"}); err == nil {
+			n++
+		}
+	})
+	fmt.Fprintf(out, "demo: queued %d source pipelines; downstream products follow as they publish\n", n)
+}
+
+// extractDemoData writes the example data next to the store, once, and
+// returns the directory the demo's connector paths resolve in.
+func extractDemoData(dataDir string) (string, error) {
+	dir := filepath.Join(dataDir, "examples")
+	err := fs.WalkDir(examples.FS, "data", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		dst := filepath.Join(dir, p)
+		if _, err := os.Stat(dst); err == nil {
+			return nil
+		}
+		b, err := examples.FS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o600)
+	})
+	if err != nil {
+		return "", rhizome.Wrap(err, "extracting the demo data")
+	}
+	return dir, nil
+}

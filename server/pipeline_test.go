@@ -1,0 +1,113 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rhizome-mesh/rhizome"
+)
+
+// TestDemoPipelines starts `up --demo` and follows the demo's pipelines
+// through the REST API: every product gets data, downstream products run
+// when their inputs publish, and runs, logs, snapshots and lineage are all
+// served.
+func TestDemoPipelines(t *testing.T) {
+	dir := t.TempDir()
+	var out syncBuffer
+	url, stop := startServe(t, dir, true, &out)
+	defer stop()
+	token, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
+	call := func(tok, method, path string, body any, v any) int {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, url+path, rd)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if v != nil {
+			_ = json.NewDecoder(resp.Body).Decode(v)
+		}
+		return resp.StatusCode
+	}
+	admin := string(token)
+
+	// Wait for the product at the end of the chain.
+	var runs struct{ Items []rhizome.Run }
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		call(admin, "GET", "/api/v1/products/dp.customer.360/runs?state=succeeded", nil, &runs)
+		if len(runs.Items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var all struct{ Items []rhizome.Run }
+			call(admin, "GET", "/api/v1/runs", nil, &all)
+			t.Fatalf("dp.customer.360 never succeeded; runs: %+v", all.Items)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	run := runs.Items[0]
+	if run.RowsOut != 5000 || run.SnapshotID == 0 || run.Trigger != rhizome.TriggerUpstream {
+		t.Fatalf("dp.customer.360 run: %+v", run)
+	}
+	var snaps struct {
+		Version string
+		Items   []json.RawMessage
+	}
+	if code := call(admin, "GET", "/api/v1/products/dp.customer.360/snapshots", nil, &snaps); code != 200 || snaps.Version != "2.1.0" || len(snaps.Items) == 0 {
+		t.Fatalf("snapshots: %d %+v", code, snaps)
+	}
+	var logs struct{ Items []rhizome.RunLog }
+	call(admin, "GET", "/api/v1/runs/"+run.ID+"/logs", nil, &logs)
+	if len(logs.Items) == 0 || !strings.Contains(logs.Items[len(logs.Items)-1].Msg, "succeeded") {
+		t.Fatalf("logs: %+v", logs.Items)
+	}
+	var lin struct{ Items []map[string]any }
+	call(admin, "GET", "/api/v1/runs/"+run.ID+"/lineage", nil, &lin)
+	if n := len(lin.Items); n < 2 || lin.Items[0]["eventType"] != "START" || lin.Items[n-1]["eventType"] != "COMPLETE" {
+		t.Fatalf("lineage: %+v", lin.Items)
+	}
+
+	// A manual run by an owner; an outsider may not start one.
+	var created struct{ Secret string }
+	call(admin, "POST", "/api/v1/tokens", map[string]string{"principal": "mallory@example.com"}, &created)
+	if code := call(created.Secret, "POST", "/api/v1/products/dp.sales.product-catalog/runs", nil, nil); code != 403 {
+		t.Fatalf("outsider starting a run: %d", code)
+	}
+	var manual rhizome.Run
+	if code := call(admin, "POST", "/api/v1/products/dp.sales.product-catalog/runs", nil, &manual); code != 202 || manual.State != rhizome.RunQueued {
+		t.Fatalf("manual run: %d %+v", code, manual)
+	}
+	for i := 0; i < 300 && !manual.State.Done(); i++ {
+		time.Sleep(100 * time.Millisecond)
+		call(admin, "GET", "/api/v1/runs/"+manual.ID, nil, &manual)
+	}
+	if manual.State != rhizome.RunSucceeded || manual.RowsOut != 120 {
+		t.Fatalf("manual run ended %+v", manual)
+	}
+	var conns struct{ Items []struct{ Name string } }
+	call(admin, "GET", "/api/v1/connectors", nil, &conns)
+	names := ""
+	for _, c := range conns.Items {
+		names += c.Name + " "
+	}
+	for _, want := range []string{"csv", "http", "parquet", "postgres", "product"} {
+		if !strings.Contains(names, want) {
+			t.Fatalf("connectors %q lack %s", names, want)
+		}
+	}
+}
