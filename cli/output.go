@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +20,7 @@ func (a *app) table() bool { return a.output == "table" }
 
 // printData prints v as JSON or YAML (for -o json and -o yaml).
 func (a *app) printData(v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := marshal(v, "  ")
 	if err != nil {
 		return rhizome.Wrap(err, "encoding the output")
 	}
@@ -28,6 +29,21 @@ func (a *app) printData(v any) error {
 	}
 	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
 	return err
+}
+
+// marshal is json.Marshal(Indent) without HTML escaping: SQL's "<>" stays
+// readable.
+func marshal(v any, indent string) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // printYAML prints a JSON value as YAML.
@@ -103,7 +119,7 @@ func value(v any) string {
 	if v == nil {
 		return "(none)"
 	}
-	b, err := json.Marshal(v)
+	b, err := marshal(v, "")
 	if err != nil {
 		return fmt.Sprint(v)
 	}

@@ -38,6 +38,7 @@ which they use by default. It stops on Ctrl-C or SIGTERM.`,
 			cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, nil))
 			cfg.Clock = rhizome.SystemClock{}
 			cfg.Stdout = a.stdout
+			cfg.Getenv = a.getenv
 			err = server.Serve(ctx, cfg)
 			if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 				return nil // stopped by a signal: a clean exit
@@ -51,6 +52,7 @@ which they use by default. It stops on Ctrl-C or SIGTERM.`,
 	f.StringVar(&cfg.MetastoreURL, "metastore", "", "store: empty for SQLite in the data directory, or postgres://...")
 	f.StringVar(&cfg.FilesDir, "files", "", "where relative connector paths resolve (default: the working directory; with --demo, the example data)")
 	f.StringVar(&cfg.Warehouse, "warehouse", "", "default table location, file:///... or s3://bucket/prefix (default: <data>/lake)")
+	f.BoolVar(&cfg.WorkerOnly, "worker", false, "run pipeline workers only, no REST API (more workers for a shared Postgres metastore)")
 	f.IntVar(&cfg.Workers, "workers", 2, "pipeline runs this process executes at once (processes sharing a Postgres metastore share one queue)")
 	return cmd
 }

@@ -79,6 +79,20 @@ type Env struct {
 	HTTPClient *http.Client  // nil: a client without a global timeout
 	Logger     *slog.Logger  // nil: discard
 	Clock      rhizome.Clock // nil: the system clock
+	// ProductID and Port name the product being built and the input port
+	// being staged; RunID is the run. The stream connector claims the
+	// port's pushed batches for the run from Spool.
+	ProductID string
+	Port      string
+	RunID     string
+	Spool     StreamSpool // nil: no push ingestion in this process
+}
+
+// StreamSpool hands a run the batches pushed to a product's stream input
+// port (stream.Spool implements it): Claim moves the pending ones to the
+// run and returns the files the run holds, oldest first.
+type StreamSpool interface {
+	Claim(productID, port, runID string) ([]string, error)
 }
 
 // Log returns env.Logger, or a logger that discards.

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/internal/testenv"
 	"github.com/rhizome-mesh/rhizome/jobs"
@@ -22,20 +20,7 @@ import (
 	"github.com/rhizome-mesh/rhizome/metastore/sqlite"
 )
 
-func TestMain(m *testing.M) {
-	_, stop, err := testenv.Postgres()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stop()
-	if err := goleak.Find(); code == 0 && err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, true)) }
 
 // backend opens an empty metastore and returns it with the Options that
 // point a Scheduler at it.

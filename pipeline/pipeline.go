@@ -238,6 +238,10 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 		res.RowsIn += n
 		names = append(names, in.name)
 	}
+	if err := registerRunContext(ctx, sess, run, dp); err != nil {
+		return res, err
+	}
+	names = append(names, "run_context")
 	file, line := manifestPos(dp)
 	models := make([]duckdb.Model, len(dp.Pipeline.Models))
 	for i, m := range dp.Pipeline.Models {
@@ -315,6 +319,24 @@ SELECT c.* FROM __current c WHERE NOT EXISTS (SELECT 1 FROM %s n WHERE %s)`, quo
 		return "", rhizome.Wrap(err, "merging on %v", dp.Pipeline.MergeKey)
 	}
 	return "__merged", nil
+}
+
+// registerRunContext gives models a one-row table run_context (run_id,
+// trigger, product_version, window_start, window_end): a backfill run reads
+// its time window from it, e.g. WHERE order_date >= (SELECT window_start
+// FROM run_context). The window is NULL outside backfills.
+func registerRunContext(ctx context.Context, sess *duckdb.Session, run *rhizome.Run, dp *rhizome.DataProduct) error {
+	var from, to any
+	if run.From != nil {
+		from = run.From.UTC()
+	}
+	if run.To != nil {
+		to = run.To.UTC()
+	}
+	_, err := sess.Exec(ctx, `CREATE TABLE run_context AS SELECT CAST(? AS VARCHAR) AS run_id, CAST(? AS VARCHAR) AS "trigger",
+		CAST(? AS VARCHAR) AS product_version, CAST(? AS TIMESTAMPTZ) AS window_start, CAST(? AS TIMESTAMPTZ) AS window_end`,
+		run.ID, string(run.Trigger), dp.CurrentVersion, from, to)
+	return rhizome.Wrap(err, "creating run_context")
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/catalog"
@@ -32,18 +33,34 @@ type env struct {
 	base   string
 }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	dir := t.TempDir()
+// backend says where an env keeps its metadata and tables.
+type backend struct {
+	name string
+	// open returns a store, its table catalog, and the warehouse.
+	open func(t *testing.T, dir string) (metastore.Store, *table.Catalog, string)
+}
+
+// sqliteFiles is the default deployment: SQLite and local files.
+var sqliteFiles = backend{"sqlite+file", func(t *testing.T, dir string) (metastore.Store, *table.Catalog, string) {
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "m.db"), metastore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	tables, err := table.Open(ctx, table.Options{DB: store.DB(), Dialect: "sqlite", Warehouse: "file://" + filepath.Join(dir, "lake")})
+	wh := "file://" + filepath.Join(dir, "lake")
+	tables, err := table.Open(ctx, table.Options{DB: store.DB(), Dialect: "sqlite", Warehouse: wh})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store, tables, wh
+}}
+
+func newEnv(t *testing.T) *env { return newEnvOn(t, sqliteFiles) }
+
+func newEnvOn(t *testing.T, b backend) *env {
+	t.Helper()
+	dir := t.TempDir()
+	store, tables, wh := b.open(t, dir)
 	base := filepath.Join(dir, "files")
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		t.Fatal(err)
@@ -55,7 +72,7 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	p := pipeline.New(pipeline.Options{Store: store, Tables: tables, WorkDir: filepath.Join(dir, "work"), BaseDir: base,
-		Secrets: connector.EnvSecrets{Getenv: func(string) string { return "" }}, Warehouse: "file://" + filepath.Join(dir, "lake")})
+		Secrets: connector.EnvSecrets{Getenv: func(string) string { return "" }}, Warehouse: wh, ObjectStorage: true})
 	return &env{t: t, store: store, tables: tables, pipe: p, cat: catalog.New(store, catalog.Options{}), base: base}
 }
 
@@ -128,7 +145,17 @@ func (e *env) count(product, version, where string) int64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	dir := filepath.Dir(files[0])
+	dir := e.t.TempDir()
+	for i, f := range files {
+		if strings.HasPrefix(f, "s3://") {
+			if files[i], err = e.tables.Fetch(ctx, f, dir); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+	if !strings.HasPrefix(files[0], dir) {
+		dir = filepath.Dir(files[0])
+	}
 	eng, err := duckdb.Open(ctx, duckdb.Options{AllowedDirs: []string{dir}})
 	if err != nil {
 		e.t.Fatal(err)
@@ -156,7 +183,12 @@ func (e *env) count(product, version, where string) int64 {
 }
 
 func TestIngestTransformPublish(t *testing.T) {
-	e := newEnv(t)
+	for _, b := range []backend{sqliteFiles, postgresS3} {
+		t.Run(b.name, func(t *testing.T) { testIngestTransformPublish(t, newEnvOn(t, b)) })
+	}
+}
+
+func testIngestTransformPublish(t *testing.T, e *env) {
 	e.apply(mesh)
 	res, logs, err := e.run("run_1", "dp.sales.orders")
 	if err != nil {
@@ -298,4 +330,15 @@ func problems(err error) string {
 		b.WriteString(p.String() + "\n")
 	}
 	return b.String()
+}
+
+// TestRunContext: a backfill run's window reaches the SQL.
+func TestRunContext(t *testing.T) {
+	e := newEnv(t)
+	e.apply(strings.Replace(mesh, "        FROM raw\n", "        FROM raw, run_context WHERE window_start = TIMESTAMPTZ '2026-11-01 00:00:00+00' AND run_id = 'run_bf'\n", 1))
+	from, to := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	res, err := e.pipe.Run(ctx, &rhizome.Run{ID: "run_bf", ProductID: "dp.sales.orders", Trigger: rhizome.TriggerBackfill, From: &from, To: &to}, func(string, string) {})
+	if err != nil || res.RowsOut != 4 {
+		t.Fatalf("backfill run: %+v %v", res, err)
+	}
 }

@@ -28,6 +28,14 @@ type Config struct {
 	Warehouse string
 	// Workers is how many runs this process executes at once (default 2).
 	Workers int
+	// WorkerOnly runs pipeline workers without the REST API: more
+	// processes for one shared (Postgres) metastore and job queue.
+	WorkerOnly bool
+	// Getenv reads the environment (object storage settings:
+	// RHIZOME_S3_ENDPOINT, RHIZOME_S3_REGION, AWS_ACCESS_KEY_ID,
+	// AWS_SECRET_ACCESS_KEY; connector secrets RHIZOME_SECRET_*). Default
+	// os.Getenv.
+	Getenv func(string) string
 	// Version is the build version shown by /api/v1/version.
 	Version string
 

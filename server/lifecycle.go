@@ -29,6 +29,9 @@ type lifecycle struct {
 	jobs   *jobs.Scheduler
 	pipe   *pipeline.Pipeline
 	cfg    Config
+
+	stopTicker context.CancelFunc
+	tickerDone chan struct{}
 }
 
 // sqlBacked is what the SQL metastores offer beyond metastore.Store: the
@@ -54,7 +57,8 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store) (*li
 		}
 		warehouse = "file://" + abs
 	}
-	tables, err := table.Open(ctx, table.Options{DB: sb.DB(), Dialect: dialect, Warehouse: warehouse, Clock: cfg.Clock})
+	props, objectStorage := s3Props(cfg.Getenv)
+	tables, err := table.Open(ctx, table.Options{DB: sb.DB(), Dialect: dialect, Warehouse: warehouse, Props: props, Clock: cfg.Clock})
 	if err != nil {
 		return nil, rhizome.Wrap(err, "opening the table catalog")
 	}
@@ -64,7 +68,7 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store) (*li
 		base, _ = os.Getwd()
 	}
 	lc.pipe = pipeline.New(pipeline.Options{Store: store, Tables: tables, WorkDir: filepath.Join(cfg.DataDir, "work"),
-		BaseDir: base, Secrets: secrets(cfg), Clock: cfg.Clock, Logger: cfg.Logger, Warehouse: warehouse})
+		BaseDir: base, Secrets: secrets(cfg), Clock: cfg.Clock, Logger: cfg.Logger, Warehouse: warehouse, ObjectStorage: objectStorage})
 	lc.jobs, err = jobs.New(ctx, jobs.Options{Store: store, Dialect: dialect, DB: sb.DB(), PostgresURL: pgURL(cfg, dialect),
 		Runner: lc.run, Clock: cfg.Clock, Logger: cfg.Logger, Workers: cfg.Workers, Queue: true})
 	if err != nil {
@@ -74,7 +78,43 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store) (*li
 		return nil, rhizome.Wrap(err, "starting the scheduler")
 	}
 	lc.refreshSchedules(ctx)
+	// Manifests change through other processes too: refresh the schedules
+	// now and then, not only after this process's applies.
+	tickCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	lc.stopTicker = cancel
+	lc.tickerDone = make(chan struct{})
+	go func() {
+		defer close(lc.tickerDone)
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-tickCtx.Done():
+				return
+			case <-t.C:
+				lc.refreshSchedules(tickCtx)
+			}
+		}
+	}()
 	return lc, nil
+}
+
+// s3Props are the Iceberg FileIO properties for S3-compatible storage, from
+// the environment; ok says whether any object storage is configured.
+func s3Props(getenv func(string) string) (map[string]string, bool) {
+	props := map[string]string{}
+	for env, prop := range map[string]string{
+		"RHIZOME_S3_ENDPOINT": "s3.endpoint", "RHIZOME_S3_REGION": "s3.region",
+		"AWS_ACCESS_KEY_ID": "s3.access-key-id", "AWS_SECRET_ACCESS_KEY": "s3.secret-access-key",
+	} {
+		if v := getenv(env); v != "" {
+			props[prop] = v
+		}
+	}
+	if props["s3.endpoint"] != "" {
+		props["s3.force-virtual-addressing"] = "false" // S3-compatible servers want path style
+	}
+	return props, props["s3.endpoint"] != "" || props["s3.access-key-id"] != ""
 }
 
 // secrets resolves connector secret references: "env:RHIZOME_SECRET_X"
@@ -82,7 +122,7 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store) (*li
 // "file:/path" reads a file under DataDir/secrets.
 func secrets(cfg Config) connector.SecretResolver {
 	return connector.Secrets{
-		Env:  connector.EnvSecrets{Getenv: os.Getenv, Prefix: "RHIZOME_SECRET_"},
+		Env:  connector.EnvSecrets{Getenv: cfg.Getenv, Prefix: "RHIZOME_SECRET_"},
 		File: connector.FileSecrets{Dir: filepath.Join(cfg.DataDir, "secrets")},
 	}
 }
@@ -97,6 +137,8 @@ func pgURL(cfg Config, dialect string) string {
 }
 
 func (lc *lifecycle) stop() {
+	lc.stopTicker()
+	<-lc.tickerDone
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := lc.jobs.Stop(ctx); err != nil {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/internal/testenv"
+	"github.com/rhizome-mesh/rhizome/server"
 )
 
 // TestDemoPipelines starts `up --demo` and follows the demo's pipelines
@@ -109,5 +112,97 @@ func TestDemoPipelines(t *testing.T) {
 		if !strings.Contains(names, want) {
 			t.Fatalf("connectors %q lack %s", names, want)
 		}
+	}
+}
+
+// TestWorkerOnPostgres: an API process and a worker-only process share one
+// Postgres metastore and job queue; runs queued through the API complete.
+func TestWorkerOnPostgres(t *testing.T) {
+	dsn := testenv.NewDatabase(t)
+	wh := "file://" + t.TempDir()
+	files := t.TempDir()
+	if err := os.WriteFile(filepath.Join(files, "orders.csv"), []byte("order_id,amount\n1,10\n2,20\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The worker first: it also runs the migrations.
+	wctx, wcancel := context.WithCancel(context.Background())
+	var wout syncBuffer
+	wdone := make(chan error, 1)
+	go func() {
+		wdone <- server.Serve(wctx, server.Config{DataDir: t.TempDir(), MetastoreURL: dsn, WorkerOnly: true, Warehouse: wh, FilesDir: files, Stdout: &wout})
+	}()
+	for i := 0; i < 400 && !strings.Contains(wout.String(), "worker ready"); i++ {
+		time.Sleep(25 * time.Millisecond)
+	}
+	if !strings.Contains(wout.String(), "worker ready") {
+		t.Fatalf("worker did not start: %q", wout.String())
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Serve(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", MetastoreURL: dsn, Warehouse: wh, FilesDir: files, Workers: 1})
+	}()
+	var url string
+	for i := 0; i < 400 && url == ""; i++ {
+		if raw, err := os.ReadFile(filepath.Join(dir, server.InfoFile)); err == nil {
+			var info server.Info
+			_ = json.Unmarshal(raw, &info)
+			url = info.URL
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if url == "" {
+		t.Fatal("API process not ready")
+	}
+	token, _ := os.ReadFile(filepath.Join(dir, "admin.token"))
+	call := func(method, path string, body io.Reader, v any) int {
+		req, _ := http.NewRequest(method, url+path, body)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		if body != nil {
+			req.Header.Set("Content-Type", "application/yaml")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if v != nil {
+			_ = json.NewDecoder(resp.Body).Decode(v)
+		}
+		return resp.StatusCode
+	}
+	mesh := "apiVersion: rhizome/v1\nkind: Domain\nname: sales\nowner_teams: [t]\n---\napiVersion: rhizome/v1\nkind: Team\nname: t\nmembers: [{principal: a@example.com}]\n"
+	for _, p := range []string{"a", "b", "c", "d"} {
+		mesh += "---\napiVersion: rhizome/v1\nkind: DataProduct\nid: dp.sales." + p + "\nname: P\nowner_team: t\ndomain: sales\ncurrent_version: 1.0.0\nsensitivity_level: internal\ninput_ports: [{name: raw, connector: csv, config: {path: orders.csv}}]\npipeline: {models: [{name: out, sql: SELECT * FROM raw}]}\n"
+	}
+	if code := call("POST", "/api/v1/apply", strings.NewReader(mesh), nil); code != 200 {
+		t.Fatalf("apply: %d", code)
+	}
+	var ids []string
+	for _, p := range []string{"a", "b", "c", "d"} {
+		var run rhizome.Run
+		if code := call("POST", "/api/v1/products/dp.sales."+p+"/runs", nil, &run); code != 202 {
+			t.Fatalf("run %s: %d", p, code)
+		}
+		ids = append(ids, run.ID)
+	}
+	for _, id := range ids {
+		var run rhizome.Run
+		for i := 0; i < 600 && !run.State.Done(); i++ {
+			call("GET", "/api/v1/runs/"+id, nil, &run)
+			time.Sleep(50 * time.Millisecond)
+		}
+		if run.State != rhizome.RunSucceeded || run.RowsOut != 2 {
+			t.Fatalf("run %s: %+v", id, run)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("API process: %v", err)
+	}
+	wcancel()
+	if err := <-wdone; err != nil {
+		t.Fatalf("worker: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 
@@ -11,16 +10,7 @@ import (
 	"github.com/rhizome-mesh/rhizome/metastore/postgres"
 )
 
-func TestMain(m *testing.M) {
-	_, stop, err := testenv.Postgres()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, false)) }
 
 // TestAPIPostgres runs the API suite on the Postgres metastore.
 func TestAPIPostgres(t *testing.T) {

@@ -162,6 +162,9 @@ func Serve(ctx context.Context, cfg Config) error {
 	if cfg.Version == "" {
 		cfg.Version = rhizomeversion.Version
 	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return rhizome.Wrap(err, "creating data dir %s", cfg.DataDir)
 	}
@@ -195,6 +198,13 @@ func Serve(ctx context.Context, cfg Config) error {
 	defer lc.stop()
 	if freshDemo {
 		lc.runDemo(ctx, cfg.Stdout)
+	}
+	if cfg.WorkerOnly {
+		cfg.Logger.Info("worker ready", "data", cfg.DataDir)
+		fmt.Fprintf(cfg.Stdout, "rhizome %s worker ready (data %s)\n", cfg.Version, cfg.DataDir)
+		<-ctx.Done()
+		fmt.Fprintln(cfg.Stdout, "rhizome worker stopped")
+		return nil
 	}
 	srv := New(Deps{Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version, Jobs: lc.jobs, Tables: lc.tables})
 	cat.OnApplied(func(ctx context.Context) { lc.refreshSchedules(ctx) })

@@ -2,86 +2,15 @@ package spec
 
 import (
 	"sort"
-	"strings"
+
+	"github.com/rhizome-mesh/rhizome/internal/nearest"
 )
 
-// suggest returns the candidate closest to word, or "" when none is close
-// enough to be what the author meant. Case is ignored and a transposition
-// counts as one edit.
-func suggest(word string, candidates []string) string {
-	best, bestD := "", -1
-	w := strings.ToLower(word)
-	for _, c := range candidates {
-		d := editDistance(w, strings.ToLower(c))
-		if bestD < 0 || d < bestD || (d == bestD && c < best) {
-			best, bestD = c, d
-		}
-	}
-	if bestD < 0 {
-		return ""
-	}
-	n := min(len(w), len(best))
-	limit := max(1, n/4)
-	if n >= 6 {
-		limit = max(limit, 2)
-	}
-	if bestD <= limit && bestD < len(w) {
-		return best
-	}
-	return ""
-}
+func suggest(word string, candidates []string) string { return nearest.Word(word, candidates) }
 
-// didYouMean is a problem hint naming the closest candidate, or listing the
-// candidates when none is close.
-func didYouMean(word string, candidates []string) string {
-	if s := suggest(word, candidates); s != "" {
-		return "did you mean `" + s + "`?"
-	}
-	if len(candidates) == 0 {
-		return ""
-	}
-	return "want one of: " + strings.Join(quoteAll(candidates), ", ")
-}
+func didYouMean(word string, candidates []string) string { return nearest.Hint(word, candidates) }
 
-func quoteAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = "`" + s + "`"
-	}
-	return out
-}
-
-// editDistance is the optimal-string-alignment distance between a and b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 256 || len(rb) > 256 { // names, not essays
-		if a == b {
-			return 0
-		}
-		return max(len(ra), len(rb))
-	}
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
-}
+func quoteAll(ss []string) []string { return nearest.Quote(ss) }
 
 // sortedKeys returns the keys of a set, sorted.
 func sortedKeys[V any](m map[string]V) []string {

@@ -31,16 +31,7 @@ import (
 	"github.com/rhizome-mesh/rhizome/metastore/sqlite"
 )
 
-func TestMain(m *testing.M) {
-	_, stop, err := testenv.Postgres()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, false)) }
 
 // env is one Catalog under test with where its data goes.
 type env struct {

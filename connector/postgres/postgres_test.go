@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.uber.org/goleak"
 
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/connector"
@@ -22,20 +21,7 @@ import (
 	"github.com/rhizome-mesh/rhizome/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	_, stop, err := testenv.Postgres()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stop()
-	if err := goleak.Find(); err != nil && code == 0 {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, true)) }
 
 func exec1(tb testing.TB, dsn string, sql ...string) {
 	tb.Helper()

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
 )
 
 // pgServer is one running ephemeral server.
@@ -289,4 +290,25 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n:]
+}
+
+// Main is a TestMain for packages whose tests need Postgres: it starts the
+// server, runs the tests, stops it, and (with leaks) fails the run when a
+// goroutine outlives the tests. Use: func TestMain(m *testing.M) {
+// os.Exit(testenv.Main(m, true)) }.
+func Main(m *testing.M, leaks bool) int {
+	_, stop, err := Postgres()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	stop()
+	if leaks && code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	return code
 }

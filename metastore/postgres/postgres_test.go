@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/internal/testenv"
 	"github.com/rhizome-mesh/rhizome/metastore"
@@ -18,20 +16,7 @@ import (
 	"github.com/rhizome-mesh/rhizome/metastore/sqlstore"
 )
 
-func TestMain(m *testing.M) {
-	_, stop, err := testenv.Postgres()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stop()
-	if err := goleak.Find(); code == 0 && err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, true)) }
 
 func open(t testing.TB, dsn string, opt metastore.Options) *postgres.Store {
 	t.Helper()
