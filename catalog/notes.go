@@ -31,7 +31,7 @@ func mappingNotes(inf *rhizome.Infrastructure) []string {
 		switch strings.ToLower(p.Engine) {
 		case "", "duckdb":
 		case "spark":
-			notes = append(notes, fmt.Sprintf("processing.engine spark %s: runs on the embedded DuckDB engine unless a Spark Connect endpoint is configured", p.Version))
+			notes = append(notes, fmt.Sprintf("processing.engine spark %s: runs on the embedded DuckDB engine (this deployment has no Spark Connect endpoint)", p.Version))
 		default:
 			notes = append(notes, fmt.Sprintf("processing.engine %q: runs on the embedded DuckDB engine", p.Engine))
 		}

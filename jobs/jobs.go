@@ -63,8 +63,12 @@ type Options struct {
 	Workers int
 	// MaxAttempts is how often a failing run is tried; 0 means 3.
 	MaxAttempts int
-	// DefaultTimeout bounds a run whose Request has no Timeout; 0 means 4h.
+	// DefaultTimeout bounds a run whose Request has no Timeout and whose
+	// product has none (TimeoutFor); 0 means 4h.
 	DefaultTimeout time.Duration
+	// TimeoutFor, if set, gives a product's own run timeout (0: none), used
+	// when a Request names no Timeout.
+	TimeoutFor func(ctx context.Context, productID string) time.Duration
 	// Queue runs workers, schedules and recovery in this process; without
 	// it the Scheduler only enqueues and cancels (an API-only server).
 	Queue bool
@@ -285,6 +289,9 @@ func (s *Scheduler) Enqueue(ctx context.Context, req Request) (*rhizome.Run, err
 	// key makes that a no-op, unless the first request died before its
 	// job was queued.
 	timeout := req.Timeout
+	if timeout == 0 && s.opt.TimeoutFor != nil {
+		timeout = s.opt.TimeoutFor(ctx, req.ProductID)
+	}
 	if timeout == 0 {
 		timeout = s.opt.DefaultTimeout
 	}

@@ -452,3 +452,27 @@ func TestPermanentFailure(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeoutFor: a product's own timeout bounds runs that name none.
+func TestTimeoutFor(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		st, opt := b.open(t)
+		opt.Queue = true
+		opt.TimeoutFor = func(ctx context.Context, productID string) time.Duration {
+			if productID == "dp.slow" {
+				return 100 * time.Millisecond
+			}
+			return 0
+		}
+		opt.Runner = func(ctx context.Context, run *rhizome.Run, log func(level, msg string)) (jobs.RunResult, error) {
+			<-ctx.Done()
+			return jobs.RunResult{}, ctx.Err()
+		}
+		s := start(t, opt)
+		q := enqueue(t, s, jobs.Request{ProductID: "dp.slow"})
+		r := waitRun(t, st, q.ID)
+		if r.State != rhizome.RunFailed || !strings.Contains(r.Error, "timed out after 100ms") {
+			t.Errorf("run = %s %q; want failed, timed out after 100ms", r.State, r.Error)
+		}
+	})
+}

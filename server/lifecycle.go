@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/connector"
 	_ "github.com/rhizome-mesh/rhizome/connector/all" // register every connector
@@ -40,7 +42,7 @@ type sqlBacked interface {
 	DB() *sql.DB
 }
 
-func startLifecycle(ctx context.Context, cfg Config, store metastore.Store) (*lifecycle, error) {
+func startLifecycle(ctx context.Context, cfg Config, store metastore.Store, reg *prometheus.Registry) (*lifecycle, error) {
 	sb, ok := store.(sqlBacked)
 	if !ok {
 		return nil, rhizome.Errorf(rhizome.EInternal, "the metastore does not expose its database")
@@ -70,7 +72,8 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store) (*li
 	lc.pipe = pipeline.New(pipeline.Options{Store: store, Tables: tables, WorkDir: filepath.Join(cfg.DataDir, "work"),
 		BaseDir: base, Secrets: secrets(cfg), Clock: cfg.Clock, Logger: cfg.Logger, Warehouse: warehouse, ObjectStorage: objectStorage})
 	lc.jobs, err = jobs.New(ctx, jobs.Options{Store: store, Dialect: dialect, DB: sb.DB(), PostgresURL: pgURL(cfg, dialect),
-		Runner: lc.run, Clock: cfg.Clock, Logger: cfg.Logger, Workers: cfg.Workers, Queue: true})
+		Runner: lc.run, Clock: cfg.Clock, Logger: cfg.Logger, Workers: cfg.Workers, Queue: true, Registry: reg,
+		TimeoutFor: lc.timeoutOf})
 	if err != nil {
 		return nil, rhizome.Wrap(err, "starting the scheduler")
 	}
@@ -228,17 +231,40 @@ func (lc *lifecycle) inputsPublished(ctx context.Context, dp *rhizome.DataProduc
 	return true
 }
 
+// timeoutOf is a product's run timeout: pipeline.timeout, else its
+// infrastructure's orchestration.timeout (the guide's "4 hours").
+func (lc *lifecycle) timeoutOf(ctx context.Context, id string) time.Duration {
+	o, err := lc.store.Get(ctx, rhizome.KindDataProduct, id)
+	if err != nil {
+		return 0
+	}
+	var dp rhizome.DataProduct
+	if json.Unmarshal(o.Body, &dp) != nil {
+		return 0
+	}
+	return pipeline.Timeout(&dp, lc.infra(ctx, &dp))
+}
+
+func (lc *lifecycle) infra(ctx context.Context, dp *rhizome.DataProduct) *rhizome.Infrastructure {
+	if dp.Infrastructure == "" {
+		return nil
+	}
+	o, err := lc.store.Get(ctx, rhizome.KindInfrastructure, dp.Infrastructure)
+	if err != nil {
+		return nil
+	}
+	inf := new(rhizome.Infrastructure)
+	if json.Unmarshal(o.Body, inf) != nil {
+		return nil
+	}
+	return inf
+}
+
 // refreshSchedules gives the scheduler every product's cron schedule.
 func (lc *lifecycle) refreshSchedules(ctx context.Context) {
 	sched := map[string]jobs.Schedule{}
 	lc.products(ctx, func(dp *rhizome.DataProduct) {
-		var inf *rhizome.Infrastructure
-		if dp.Infrastructure != "" {
-			if o, err := lc.store.Get(ctx, rhizome.KindInfrastructure, dp.Infrastructure); err == nil {
-				inf = new(rhizome.Infrastructure)
-				_ = json.Unmarshal(o.Body, inf)
-			}
-		}
+		inf := lc.infra(ctx, dp)
 		if cron := pipeline.Schedule(dp, inf); cron != "" {
 			sched[dp.ID] = jobs.Schedule{Cron: cron, Timeout: pipeline.Timeout(dp, inf)}
 		}

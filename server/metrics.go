@@ -22,9 +22,13 @@ type metrics struct {
 	changes  *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// newMetrics registers the server's metrics on reg (a new registry when nil).
+func newMetrics(reg *prometheus.Registry) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rhizome_http_requests_total", Help: "HTTP requests by route, method and status code.",
 		}, []string{"route", "method", "code"}),

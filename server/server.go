@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/catalog"
@@ -58,6 +59,8 @@ type Deps struct {
 	Version string
 	Jobs    *jobs.Scheduler
 	Tables  *table.Catalog
+	// Registry collects the metrics served at /metrics (a new one when nil).
+	Registry *prometheus.Registry
 }
 
 // New returns a Server; Handler serves it.
@@ -72,7 +75,7 @@ func New(d Deps) *Server {
 		d.Catalog = catalog.New(d.Store, catalog.Options{Clock: d.Clock, Logger: d.Logger})
 	}
 	s := &Server{store: d.Store, catalog: d.Catalog, clock: d.Clock, logger: d.Logger,
-		minter: identity.Minter{Store: d.Store, Clock: d.Clock}, metrics: newMetrics(), version: d.Version,
+		minter: identity.Minter{Store: d.Store, Clock: d.Clock}, metrics: newMetrics(d.Registry), version: d.Version,
 		jobs: d.Jobs, tables: d.Tables}
 	s.router = s.routes()
 	return s
@@ -191,7 +194,8 @@ func Serve(ctx context.Context, cfg Config) error {
 			cfg.FilesDir = dir
 		}
 	}
-	lc, err := startLifecycle(ctx, cfg, store)
+	reg := prometheus.NewRegistry()
+	lc, err := startLifecycle(ctx, cfg, store, reg)
 	if err != nil {
 		return err
 	}
@@ -206,7 +210,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		fmt.Fprintln(cfg.Stdout, "rhizome worker stopped")
 		return nil
 	}
-	srv := New(Deps{Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version, Jobs: lc.jobs, Tables: lc.tables})
+	srv := New(Deps{Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version, Jobs: lc.jobs, Tables: lc.tables, Registry: reg})
 	cat.OnApplied(func(ctx context.Context) { lc.refreshSchedules(ctx) })
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
