@@ -208,6 +208,9 @@ func printPlan(w io.Writer, r *rhizome.ApplyResult) {
 	s := r.Summary
 	fmt.Fprintf(w, "Plan: %d to create, %d to update, %d unchanged, %d to delete.\n", s.Create, s.Update, s.Unchanged, s.Delete)
 	for _, ch := range r.Changes {
+		if ch.Action == rhizome.ActionUnchanged && len(ch.Notes) == 0 {
+			continue // counted in the summary line; nothing to read
+		}
 		sym, ok := actionSymbol[ch.Action]
 		if !ok {
 			sym = "?"

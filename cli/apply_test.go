@@ -144,7 +144,7 @@ func TestApplyNothingToDo(t *testing.T) {
 	f, env := newFake(t, rhizome.ApplyResult{ApplyID: "ap_1", Summary: rhizome.ApplySummary{Unchanged: 1},
 		Changes: []rhizome.Change{{Action: rhizome.ActionUnchanged, Kind: rhizome.KindDomain, ID: "customer", BaseRevision: 3}}})
 	r := run(t, env, "", "apply", "-f", manifests(t))
-	want := "Plan: 0 to create, 0 to update, 1 unchanged, 0 to delete.\n  = Domain/customer\nNo changes: nothing to apply.\n"
+	want := "Plan: 0 to create, 0 to update, 1 unchanged, 0 to delete.\nNo changes: nothing to apply.\n"
 	if r.err != nil || r.stdout != want || len(f.requests) != 1 {
 		t.Errorf("err %v, %d requests, stdout %q, want %q", r.err, len(f.requests), r.stdout, want)
 	}
