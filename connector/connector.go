@@ -79,6 +79,8 @@ type Env struct {
 	HTTPClient *http.Client  // nil: a client without a global timeout
 	Logger     *slog.Logger  // nil: discard
 	Clock      rhizome.Clock // nil: the system clock
+	// Objects reads s3:// paths; nil when no object storage is configured.
+	Objects ObjectFetcher
 	// ProductID and Port name the product being built and the input port
 	// being staged; RunID is the run. The stream connector claims the
 	// port's pushed batches for the run from Spool.
@@ -93,6 +95,12 @@ type Env struct {
 // run and returns the files the run holds, oldest first.
 type StreamSpool interface {
 	Claim(productID, port, runID string) ([]string, error)
+}
+
+// ObjectFetcher downloads the files an s3:// pattern names into a local
+// directory (objstore.Store).
+type ObjectFetcher interface {
+	Fetch(ctx context.Context, pattern, dir string) ([]string, error)
 }
 
 // Log returns env.Logger, or a logger that discards.

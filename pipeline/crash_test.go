@@ -218,8 +218,8 @@ func TestCrashRecovery(t *testing.T) {
 			return
 		}
 	}
-	t.Logf("%d kills: %d found a run running (recovered), %d left orphan files (%d files), %d snapshots, %d runs succeeded",
-		stats.kills, stats.recovered, stats.withOrphans, stats.orphans, stats.snapshots, stats.succeeded)
+	t.Logf("%d kills: %d found a run running (recovered), %d left orphan files (%d files), %d snapshots, %d runs succeeded, %d queued runs with a stuck job",
+		stats.kills, stats.recovered, stats.withOrphans, stats.orphans, stats.snapshots, stats.succeeded, stats.stuck)
 	if stats.kills < 5 {
 		t.Fatalf("only %d kills in the time bound", stats.kills)
 	}
@@ -230,6 +230,40 @@ func TestCrashRecovery(t *testing.T) {
 
 type crashStats struct {
 	kills, recovered, withOrphans, orphans, snapshots, succeeded int
+	// stuck counts queued runs whose River job is still marked running
+	// with no process working it (see stuckRuns).
+	stuck int
+}
+
+// stuckRuns lists the queued runs whose River job is marked running
+// after recovery, when no process works the queue: a kill between River
+// fetching the job and the worker claiming the run leaves that, and
+// jobs' recovery, which looks at running runs, does not see it. River's
+// rescuer frees the job only after Options.DefaultTimeout plus an hour.
+func stuckRuns(t *testing.T, w *crashWorld, i int) []string {
+	t.Helper()
+	rows, err := w.store.DB().QueryContext(ctx, `SELECT json_extract(CAST(args AS TEXT), '$.run_id') FROM river_job WHERE state = 'running'`)
+	if err != nil {
+		t.Fatalf("kill %d: reading River's jobs: %v", i, err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	var stuck []string
+	for _, id := range ids {
+		r, err := w.store.GetRun(ctx, id)
+		if err == nil && r.State == rhizome.RunQueued {
+			stuck = append(stuck, id)
+			t.Logf("kill %d: run %s is queued but its River job is marked running: nothing will run it until River rescues the job", i, id)
+		}
+	}
+	return stuck
 }
 
 // killChild starts TestCrashChild on dir and kills it delay after it says
@@ -321,6 +355,8 @@ func checkAfterCrash(t *testing.T, dir string, i int, stats *crashStats) {
 			t.Errorf("kill %d: recovered run %s is %s %q", i, r.ID, r.State, r.Error)
 		}
 	}
+
+	stats.stuck += len(stuckRuns(t, w, i))
 
 	// Runs: none left running; failures are recoveries.
 	runs := allRuns(t, w.store)

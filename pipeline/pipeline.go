@@ -47,6 +47,8 @@ type Options struct {
 	// ObjectStorage says whether s3:// locations can be written (an S3
 	// endpoint and credentials are configured).
 	ObjectStorage bool
+	// Objects reads s3:// input paths (nil: none configured).
+	Objects connector.ObjectFetcher
 }
 
 // Pipeline runs products.
@@ -200,7 +202,7 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 		}
 		logf("info", fmt.Sprintf("ingest %s (%s)", port.Name, name))
 		staged, err := c.Stage(ctx, connector.Env{StageDir: dir, BaseDir: p.opt.BaseDir, Secrets: p.opt.Secrets,
-			Products: productReader{p, filepath.Join(work, "fetch", port.Name)}, Logger: p.opt.Logger, Clock: p.opt.Clock})
+			Products: productReader{p, filepath.Join(work, "fetch", port.Name)}, Logger: p.opt.Logger, Clock: p.opt.Clock, Objects: p.opt.Objects})
 		if err != nil {
 			return res, rhizome.Wrap(err, "ingesting input port %s", port.Name)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/rhizome-mesh/rhizome/examples"
 	"github.com/rhizome-mesh/rhizome/jobs"
 	"github.com/rhizome-mesh/rhizome/metastore"
+	"github.com/rhizome-mesh/rhizome/objstore"
 	"github.com/rhizome-mesh/rhizome/pipeline"
 	"github.com/rhizome-mesh/rhizome/table"
 )
@@ -70,7 +71,7 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store, reg 
 		base, _ = os.Getwd()
 	}
 	lc.pipe = pipeline.New(pipeline.Options{Store: store, Tables: tables, WorkDir: filepath.Join(cfg.DataDir, "work"),
-		BaseDir: base, Secrets: secrets(cfg), Clock: cfg.Clock, Logger: cfg.Logger, Warehouse: warehouse, ObjectStorage: objectStorage})
+		BaseDir: base, Secrets: secrets(cfg), Clock: cfg.Clock, Logger: cfg.Logger, Warehouse: warehouse, ObjectStorage: objectStorage, Objects: objects(props, objectStorage)})
 	lc.jobs, err = jobs.New(ctx, jobs.Options{Store: store, Dialect: dialect, DB: sb.DB(), PostgresURL: pgURL(cfg, dialect),
 		Runner: lc.run, Clock: cfg.Clock, Logger: cfg.Logger, Workers: cfg.Workers, Queue: true, Registry: reg,
 		TimeoutFor: lc.timeoutOf})
@@ -118,6 +119,14 @@ func s3Props(getenv func(string) string) (map[string]string, bool) {
 		props["s3.force-virtual-addressing"] = "false" // S3-compatible servers want path style
 	}
 	return props, props["s3.endpoint"] != "" || props["s3.access-key-id"] != ""
+}
+
+// objects reads s3:// input files, when object storage is configured.
+func objects(props map[string]string, ok bool) connector.ObjectFetcher {
+	if !ok {
+		return nil
+	}
+	return objstore.New(props)
 }
 
 // secrets resolves connector secret references: "env:RHIZOME_SECRET_X"

@@ -2,10 +2,10 @@ package server
 
 import (
 	"encoding/json"
-	"fmt"
 	"mime"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -139,5 +139,5 @@ func streamHint(streams []string) string {
 	if len(streams) == 0 {
 		return "push to an input port with `connector: stream`; this product has none"
 	}
-	return fmt.Sprintf("push to a port with `connector: stream`: %v", streams)
+	return "push to one of its input ports with `connector: stream`: " + strings.Join(nearest.Quote(streams), ", ")
 }

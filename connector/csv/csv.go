@@ -24,7 +24,7 @@ func init() {
 		Summary: "Local CSV files: one file or a glob.",
 		Fields: []connector.Field{
 			{Name: "path", Type: connector.TypeString, Required: true,
-				Doc: "File or glob (`data/orders-*.csv`), relative to the base directory and beneath it. Local files only; `s3://` is planned."},
+				Doc: "File or glob (`data/orders-*.csv`), relative to the base directory and beneath it. Local, or `s3://bucket/prefix/*.csv` when the server has object storage configured."},
 			{Name: "columns", Type: connector.TypeList,
 				Doc: "Declared schema: a list of `{name, type, required}` with DuckDB types. Empty: the engine infers it."},
 			{Name: "header", Type: connector.TypeBool, Default: true,
@@ -72,7 +72,7 @@ func newCSV(cfg map[string]any) (connector.Connector, error) {
 }
 
 func (c *csvConn) Stage(ctx context.Context, env connector.Env) (*connector.Staged, error) {
-	files, err := stage.Glob(env.BaseDir, c.path)
+	files, err := stage.Resolve(ctx, env.BaseDir, env.Objects, c.path, filepath.Join(env.StageDir, ".fetch"))
 	if err != nil {
 		return nil, err
 	}

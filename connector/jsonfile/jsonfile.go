@@ -24,7 +24,7 @@ func init() {
 		Summary: "Local JSON files: an array of objects, or NDJSON (one object per line).",
 		Fields: []connector.Field{
 			{Name: "path", Type: connector.TypeString, Required: true,
-				Doc: "File or glob (`data/events-*.json`), relative to the base directory and beneath it. Local files only; `s3://` is planned."},
+				Doc: "File or glob (`data/events-*.json`), relative to the base directory and beneath it. Local, or `s3://bucket/prefix/*.json` when the server has object storage configured."},
 			{Name: "format", Type: connector.TypeString, Default: "auto",
 				Doc: "`array` (a JSON array of objects), `ndjson` (one object per line) or `auto` (by the first character of each file)."},
 			{Name: "columns", Type: connector.TypeList,
@@ -57,7 +57,7 @@ func newJSON(cfg map[string]any) (connector.Connector, error) {
 }
 
 func (c *jsonConn) Stage(ctx context.Context, env connector.Env) (*connector.Staged, error) {
-	files, err := stage.Glob(env.BaseDir, c.path)
+	files, err := stage.Resolve(ctx, env.BaseDir, env.Objects, c.path, filepath.Join(env.StageDir, ".fetch"))
 	if err != nil {
 		return nil, err
 	}

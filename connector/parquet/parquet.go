@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/connector"
@@ -18,7 +19,7 @@ func init() {
 		Summary: "Local Parquet files: one file or a glob.",
 		Fields: []connector.Field{
 			{Name: "path", Type: connector.TypeString, Required: true,
-				Doc: "File or glob (`data/part-*.parquet`), relative to the base directory and beneath it. Local files only; `s3://` is planned."},
+				Doc: "File or glob (`data/part-*.parquet`), relative to the base directory and beneath it. Local, or `s3://bucket/prefix/*.parquet` when the server has object storage configured."},
 			{Name: "columns", Type: connector.TypeList,
 				Doc: "Declared schema: a list of `{name, type, required}` with DuckDB types. Empty: the file's own schema."},
 		},
@@ -39,7 +40,7 @@ type parquetConn struct {
 }
 
 func (c *parquetConn) Stage(ctx context.Context, env connector.Env) (*connector.Staged, error) {
-	files, err := stage.Glob(env.BaseDir, c.path)
+	files, err := stage.Resolve(ctx, env.BaseDir, env.Objects, c.path, filepath.Join(env.StageDir, ".fetch"))
 	if err != nil {
 		return nil, err
 	}

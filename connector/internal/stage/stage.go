@@ -3,6 +3,7 @@
 package stage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +23,8 @@ import (
 // directory searched.
 func Glob(baseDir, pattern string) ([]string, error) {
 	if i := strings.Index(pattern, "://"); i > 0 {
-		return nil, rhizome.Errorf(rhizome.EInvalid, "path %s: %s:// is not supported yet; only local files are", pattern, pattern[:i]).
-			WithHint("copy the files next to the mesh, or use the http connector")
+		return nil, rhizome.Errorf(rhizome.EInvalid, "path %s: %s:// is not supported; local files and s3:// are", pattern, pattern[:i]).
+			WithHint("copy the files next to the mesh or to object storage, or use the http connector")
 	}
 	base, err := filepath.Abs(baseDir)
 	if err != nil {
@@ -72,6 +73,24 @@ func Glob(baseDir, pattern string) ([]string, error) {
 	}
 	sort.Strings(files)
 	return files, nil
+}
+
+// Fetcher downloads the object-storage files a pattern names into dir.
+type Fetcher interface {
+	Fetch(ctx context.Context, pattern, dir string) ([]string, error)
+}
+
+// Resolve is Glob for local paths; an s3:// pattern is fetched through f
+// into dir (a folder inside the stage) instead.
+func Resolve(ctx context.Context, baseDir string, f Fetcher, pattern, dir string) ([]string, error) {
+	if strings.HasPrefix(pattern, "s3://") {
+		if f == nil {
+			return nil, rhizome.Errorf(rhizome.EInvalid, "path %s: no object storage is configured for this deployment", pattern).
+				WithHint("set RHIZOME_S3_ENDPOINT (S3-compatible stores), RHIZOME_S3_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the server")
+		}
+		return f.Fetch(ctx, pattern, dir)
+	}
+	return Glob(baseDir, pattern)
 }
 
 func outside(pattern, base string) error {

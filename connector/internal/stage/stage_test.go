@@ -45,7 +45,7 @@ func TestGlob(t *testing.T) {
 		{"data/*.parquet", rhizome.ENotFound, "path data/*.parquet: no file matches in " + filepath.Join(base, "data")},
 		{"data/missing.csv", rhizome.ENotFound, "path data/missing.csv: no file matches in " + filepath.Join(base, "data")},
 		{"data", rhizome.ENotFound, "path data: no file matches in " + base},
-		{"s3://bucket/x.csv", rhizome.EInvalid, "path s3://bucket/x.csv: s3:// is not supported yet; only local files are"},
+		{"s3://bucket/x.csv", rhizome.EInvalid, "path s3://bucket/x.csv: s3:// is not supported; local files and s3:// are"},
 		{"data/[", rhizome.EInvalid, "path data/[ is not a valid glob"},
 		{"../x.csv", rhizome.EForbidden, "path ../x.csv is outside the base directory " + base},
 		{"data/../../x.csv", rhizome.EForbidden, "path data/../../x.csv is outside the base directory"},
