@@ -52,6 +52,7 @@ which they use by default. It stops on Ctrl-C or SIGTERM.`,
 	f.StringVar(&cfg.MetastoreURL, "metastore", "", "store: empty for SQLite in the data directory, or postgres://...")
 	f.StringVar(&cfg.FilesDir, "files", "", "where relative connector paths resolve (default: the working directory; with --demo, the example data)")
 	f.StringVar(&cfg.Warehouse, "warehouse", "", "default table location, file:///... or s3://bucket/prefix (default: <data>/lake)")
+	f.StringVar(&cfg.MasterKeyURL, "master-key", "", "master key wrapping the data keys of encrypted tables, a gocloud.dev/secrets URL (default: $RHIZOME_MASTER_KEY, else <data>/master.key, created once)")
 	f.BoolVar(&cfg.WorkerOnly, "worker", false, "run pipeline workers only, no REST API (more workers for a shared Postgres metastore)")
 	f.IntVar(&cfg.Workers, "workers", 2, "pipeline runs this process executes at once (processes sharing a Postgres metastore share one queue)")
 	return cmd

@@ -211,7 +211,7 @@ func TestCrashRecovery(t *testing.T) {
 	deadline := time.Now().Add(40 * time.Second)
 	var stats crashStats
 	for i := 0; i < kills && time.Now().Before(deadline); i++ {
-		delay := time.Duration(5+rng.IntN(296)) * time.Millisecond
+		delay := time.Duration(5+rng.IntN(796)) * time.Millisecond
 		killChild(t, dir, delay)
 		checkAfterCrash(t, dir, i, &stats)
 		if t.Failed() {
@@ -242,7 +242,7 @@ type crashStats struct {
 // rescuer frees the job only after Options.DefaultTimeout plus an hour.
 func stuckRuns(t *testing.T, w *crashWorld, i int) []string {
 	t.Helper()
-	rows, err := w.store.DB().QueryContext(ctx, `SELECT json_extract(CAST(args AS TEXT), '$.run_id') FROM river_job WHERE state = 'running'`)
+	rows, err := w.store.DB().QueryContext(ctx, `SELECT args ->> 'run_id' FROM river_job WHERE state = 'running'`)
 	if err != nil {
 		t.Fatalf("kill %d: reading River's jobs: %v", i, err)
 	}
@@ -260,7 +260,12 @@ func stuckRuns(t *testing.T, w *crashWorld, i int) []string {
 		r, err := w.store.GetRun(ctx, id)
 		if err == nil && r.State == rhizome.RunQueued {
 			stuck = append(stuck, id)
-			t.Logf("kill %d: run %s is queued but its River job is marked running: nothing will run it until River rescues the job", i, id)
+			last := ""
+			if logs, err := w.store.RunLogs(ctx, id, 0); err == nil && len(logs) > 0 {
+				last = logs[len(logs)-1].Msg
+			}
+			t.Logf("kill %d: run %s (attempt %d, last log %q) is queued but its River job is marked running: nothing runs it until River rescues the job",
+				i, id, r.Attempt, last)
 		}
 	}
 	return stuck

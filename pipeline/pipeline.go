@@ -124,6 +124,18 @@ func (p *Pipeline) tableLocation(inf *rhizome.Infrastructure, ref table.Ref, log
 	return strings.TrimSuffix(loc, "/") + "/" + ref.Name
 }
 
+// Encrypted says whether the infrastructure asks for encryption at rest:
+// storage.encryption (the guide's "AES-256") or security.encryption_at_rest.
+func Encrypted(inf *rhizome.Infrastructure) bool {
+	if inf == nil {
+		return false
+	}
+	if st := inf.Spec.Storage; st != nil && st.Encryption != "" && !strings.EqualFold(st.Encryption, "none") {
+		return true
+	}
+	return inf.Spec.Security != nil && inf.Spec.Security.EncryptionAtRest
+}
+
 // Timeout is how long a product's run may take: pipeline.timeout, else the
 // infrastructure's orchestration.timeout, else 0 (the scheduler's default).
 func Timeout(dp *rhizome.DataProduct, inf *rhizome.Infrastructure) time.Duration {
@@ -283,6 +295,7 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 	ref := table.RefFor(dp.ID, dp.CurrentVersion)
 	snap, err := p.opt.Tables.Publish(ctx, table.PublishRequest{
 		Ref: ref, Location: p.tableLocation(inf, ref, logf), Files: []string{outFile}, Mode: mode,
+		Encrypt: Encrypted(inf), ProductID: dp.ID,
 		Properties: map[string]string{"rhizome.run-id": run.ID, "rhizome.product-version": dp.CurrentVersion},
 	})
 	if err != nil {

@@ -22,7 +22,7 @@ var postgresS3 = backend{"postgres+s3", func(t *testing.T, dir string) (metastor
 	t.Cleanup(func() { store.Close() })
 	_, bucket, props := testenv.S3(t)
 	wh := "s3://" + bucket + "/lake"
-	tables, err := table.Open(ctx, table.Options{DB: store.DB(), Dialect: "postgres", Warehouse: wh, Props: props})
+	tables, err := table.Open(ctx, table.Options{DB: store.DB(), Dialect: "postgres", Warehouse: wh, Props: props, Keys: keyring(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,10 @@ type Config struct {
 	Warehouse string
 	// Workers is how many runs this process executes at once (default 2).
 	Workers int
+	// MasterKeyURL is the master key that wraps the per-product data keys
+	// of encrypted tables: a gocloud.dev/secrets keeper URL (default: a
+	// local key created once in DataDir/master.key; RHIZOME_MASTER_KEY).
+	MasterKeyURL string
 	// WorkerOnly runs pipeline workers without the REST API: more
 	// processes for one shared (Postgres) metastore and job queue.
 	WorkerOnly bool

@@ -18,6 +18,7 @@ import (
 	_ "github.com/rhizome-mesh/rhizome/connector/all" // register every connector
 	"github.com/rhizome-mesh/rhizome/examples"
 	"github.com/rhizome-mesh/rhizome/jobs"
+	"github.com/rhizome-mesh/rhizome/keys"
 	"github.com/rhizome-mesh/rhizome/metastore"
 	"github.com/rhizome-mesh/rhizome/objstore"
 	"github.com/rhizome-mesh/rhizome/pipeline"
@@ -32,6 +33,8 @@ type lifecycle struct {
 	jobs   *jobs.Scheduler
 	pipe   *pipeline.Pipeline
 	cfg    Config
+
+	ring       *keys.Keyring
 
 	stopTicker context.CancelFunc
 	tickerDone chan struct{}
@@ -61,11 +64,15 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store, reg 
 		warehouse = "file://" + abs
 	}
 	props, objectStorage := s3Props(cfg.Getenv)
-	tables, err := table.Open(ctx, table.Options{DB: sb.DB(), Dialect: dialect, Warehouse: warehouse, Props: props, Clock: cfg.Clock})
+	ring, err := openKeyring(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := table.Open(ctx, table.Options{DB: sb.DB(), Dialect: dialect, Warehouse: warehouse, Props: props, Clock: cfg.Clock, Keys: ring})
 	if err != nil {
 		return nil, rhizome.Wrap(err, "opening the table catalog")
 	}
-	lc := &lifecycle{store: store, tables: tables, cfg: cfg}
+	lc := &lifecycle{store: store, tables: tables, cfg: cfg, ring: ring}
 	base := cfg.FilesDir
 	if base == "" {
 		base, _ = os.Getwd()
@@ -121,6 +128,28 @@ func s3Props(getenv func(string) string) (map[string]string, bool) {
 	return props, props["s3.endpoint"] != "" || props["s3.access-key-id"] != ""
 }
 
+// openKeyring opens the data keys of encrypted tables (DataDir/keys),
+// wrapped by the master key: --master-key, $RHIZOME_MASTER_KEY, or a local
+// key created once in DataDir/master.key (mode 0600: whoever reads it reads
+// every encrypted table).
+func openKeyring(ctx context.Context, cfg Config) (*keys.Keyring, error) {
+	url := cfg.MasterKeyURL
+	if url == "" {
+		url = cfg.Getenv("RHIZOME_MASTER_KEY")
+	}
+	if url == "" {
+		var err error
+		if url, err = keys.LocalMasterKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	ring, err := keys.Open(ctx, url, keys.NewFileStore(filepath.Join(cfg.DataDir, "keys")))
+	if err != nil {
+		return nil, rhizome.Wrap(err, "opening the keyring")
+	}
+	return ring, nil
+}
+
 // objects reads s3:// input files, when object storage is configured.
 func objects(props map[string]string, ok bool) connector.ObjectFetcher {
 	if !ok {
@@ -155,6 +184,9 @@ func (lc *lifecycle) stop() {
 	defer cancel()
 	if err := lc.jobs.Stop(ctx); err != nil {
 		lc.cfg.Logger.Warn("stopping the scheduler", "err", err)
+	}
+	if err := lc.ring.Close(); err != nil {
+		lc.cfg.Logger.Warn("closing the keyring", "err", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/internal/nearest"
+	"github.com/rhizome-mesh/rhizome/jobs"
 	"github.com/rhizome-mesh/rhizome/stream"
 )
 
@@ -141,3 +143,25 @@ func streamHint(streams []string) string {
 	}
 	return "push to one of its input ports with `connector: stream`: " + strings.Join(nearest.Quote(streams), ", ")
 }
+
+// enqueuePush is the Flusher's enqueue: it asks for the run that commits
+// a product's pending batches, keyed by the pending set. A key's run is
+// for ever that run (jobs dedupes by key), so when it has already ended
+// and the batches are still pending (it was cancelled while queued, or
+// never reached the queue), the next key chains from the ended run.
+func enqueuePush(ctx context.Context, sched *jobs.Scheduler, productID, key string) error {
+	for range maxPushChain {
+		run, err := sched.Enqueue(ctx, jobs.Request{ProductID: productID, Trigger: rhizome.TriggerPush, Actor: "push", Key: key})
+		if err != nil {
+			return err
+		}
+		if !run.State.Done() {
+			return nil
+		}
+		key += ">" + run.ID
+	}
+	return rhizome.Errorf(rhizome.EUnavailable, "%d runs of %s for the same pushed batches ended without committing them", maxPushChain, productID).
+		WithHint("see why in its runs: GET /api/v1/products/%s/runs", productID)
+}
+
+const maxPushChain = 16

@@ -17,6 +17,7 @@ import (
 	"github.com/rhizome-mesh/rhizome"
 	_ "github.com/rhizome-mesh/rhizome/connector/stream" // until connector/all imports it
 	"github.com/rhizome-mesh/rhizome/identity"
+	"github.com/rhizome-mesh/rhizome/jobs"
 	"github.com/rhizome-mesh/rhizome/metastore"
 	"github.com/rhizome-mesh/rhizome/metastore/sqlite"
 	"github.com/rhizome-mesh/rhizome/stream"
@@ -226,4 +227,54 @@ func TestPush(t *testing.T) {
 	ts.Close()
 	client.CloseIdleConnections()
 	store.Close()
+}
+
+// TestEnqueuePush: asks for the same pending set are one run; once that
+// run ended without taking the batches, the next ask is a new run.
+func TestEnqueuePush(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, t.TempDir()+"/m.db", metastore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sched, err := jobs.New(ctx, jobs.Options{Store: store, Dialect: jobs.DialectSQLite, DB: store.DB()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sched.Stop(ctx)
+	runs := func() []rhizome.Run {
+		t.Helper()
+		rs, _, err := store.ListRuns(ctx, metastore.RunListOptions{ProductID: "dp.web.clicks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	for range 3 {
+		if err := enqueuePush(ctx, sched, "dp.web.clicks", "push:dp.web.clicks:b1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := runs()
+	if len(rs) != 1 || rs[0].Trigger != rhizome.TriggerPush || rs[0].State != rhizome.RunQueued {
+		t.Fatalf("runs = %+v, want one queued push run", rs)
+	}
+	if err := sched.Cancel(ctx, rs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := enqueuePush(ctx, sched, "dp.web.clicks", "push:dp.web.clicks:b1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queued := 0
+	for _, r := range runs() {
+		if r.State == rhizome.RunQueued {
+			queued++
+		}
+	}
+	if n := len(runs()); n != 2 || queued != 1 {
+		t.Errorf("after a cancel: %d runs, %d queued; want 2 and 1", n, queued)
+	}
 }

@@ -48,6 +48,15 @@ type PublishRequest struct {
 	// Properties (run id, product version...) go into the snapshot
 	// summary, each key prefixed with PropertyPrefix.
 	Properties map[string]string
+	// Encrypt creates the table encrypted at rest (the manifest's
+	// storage.encryption: "AES-256"; see crypt.go): its data files are
+	// encrypted with ProductID's data key from Options.Keys. A table is
+	// encrypted or not from its creation on; publishes to an encrypted
+	// table always encrypt.
+	Encrypt bool
+	// ProductID owns the data key (e.g. dp.customer.360); "" means the
+	// table's name (Ref).
+	ProductID string
 }
 
 // Publish commits the files as one new snapshot of the table, creating the
@@ -76,6 +85,9 @@ func (c *Catalog) Publish(ctx context.Context, req PublishRequest) (_ *Snapshot,
 	if err != nil {
 		return nil, rhizome.Wrap(err, "table %s", ref)
 	}
+	if req.Encrypt { // crypt_io.go
+		location = c.encryptedLocation(ref, location)
+	}
 	fileSchema, err := schemaOfFiles(req.Files)
 	if err != nil {
 		return nil, rhizome.Wrap(err, "table %s", ref)
@@ -93,10 +105,15 @@ func (c *Catalog) Publish(ctx context.Context, req PublishRequest) (_ *Snapshot,
 		return nil, err
 	}
 
+	if err := c.checkEncryption(req, tbl.Location()); err != nil { // crypt_io.go
+		return nil, err
+	}
 	fsys, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, rhizome.Wrap(err, "table %s: open storage", ref)
 	}
+	// An encrypted table's IO encrypts the uploads with the product's key.
+	fsys = cryptForWriting(fsys, encryptionProductID(req))
 	var uploaded, staged []string
 	committed := false
 	defer func() {

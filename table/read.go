@@ -53,7 +53,9 @@ func (c *Catalog) Current(ctx context.Context, ref Ref) (*Snapshot, error) {
 
 // DataFiles returns the data files and the schema of a snapshot (time
 // travel). Files of a file:// table are local paths; those of an s3://
-// table are s3:// URIs, which Fetch downloads.
+// table are s3:// URIs, which Fetch downloads. Those of an encrypted table
+// are rhizome+file:// or rhizome+s3:// URIs, which Fetch decrypts (see
+// Readable, crypt_io.go).
 func (c *Catalog) DataFiles(ctx context.Context, ref Ref, at AsOf) ([]string, []Column, error) {
 	ctx = c.withIO(ctx)
 	tbl, err := c.load(ctx, ref)

@@ -67,6 +67,9 @@ type Options struct {
 	// Clock names uploaded data files. Snapshot timestamps are iceberg-go's
 	// and always come from the wall clock.
 	Clock rhizome.Clock
+	// Keys gives the data keys of encrypted tables (PublishRequest.Encrypt;
+	// see crypt.go); nil means this Catalog neither writes nor reads them.
+	Keys KeyProvider
 }
 
 // Catalog publishes and reads data product tables.
@@ -75,6 +78,7 @@ type Catalog struct {
 	clock rhizome.Clock
 	props iceberg.Properties
 	aws   *aws.Config // nil without S3
+	keys  KeyProvider // nil: no encrypted tables (crypt.go)
 
 	mu    sync.Mutex
 	locks map[Ref]*sync.Mutex
@@ -122,7 +126,7 @@ func Open(ctx context.Context, opt Options) (*Catalog, error) {
 	if clock == nil {
 		clock = rhizome.SystemClock{}
 	}
-	c := &Catalog{cat: cat, clock: clock, props: props, locks: map[Ref]*sync.Mutex{}}
+	c := &Catalog{cat: cat, clock: clock, props: props, keys: opt.Keys, locks: map[Ref]*sync.Mutex{}}
 	if usesS3(props) {
 		// iceberg-go would build an AWS config (and an HTTP transport) for
 		// every file system it opens; one per Catalog reuses connections.
@@ -142,8 +146,10 @@ func usesS3(props iceberg.Properties) bool {
 	return strings.HasPrefix(props["warehouse"], "s3")
 }
 
-// withIO gives iceberg-go the Catalog's AWS configuration.
+// withIO gives iceberg-go the Catalog's AWS configuration, and the IO of
+// encrypted tables the data keys (crypt_io.go).
 func (c *Catalog) withIO(ctx context.Context) context.Context {
+	ctx = withCryptKeys(ctx, c.keys)
 	if c.aws == nil {
 		return ctx
 	}
