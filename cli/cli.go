@@ -148,7 +148,7 @@ product', check it offline with 'rhizome validate', and apply it with
 		a.getCmd(), a.describeCmd(), a.deleteCmd(), a.historyCmd(), a.versionsCmd(),
 		a.schemaCmd(), a.tokenCmd(), a.whoamiCmd(), a.versionCmd(),
 		a.runCmd(), a.runsCmd(), a.logsCmd(), a.cancelCmd(), a.backfillCmd(),
-		a.snapshotsCmd(), a.lineageCmd(), a.connectorsCmd(),
+		a.snapshotsCmd(), a.lineageCmd(), a.connectorsCmd(), a.keysCmd(),
 	)
 	return root
 }

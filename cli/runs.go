@@ -276,7 +276,7 @@ func (a *app) snapshotsCmd() *cobra.Command {
 			fmt.Fprintf(a.stdout, "# %s %s\n", args[0], out.Version)
 			t := newTable(a.stdout, "SNAPSHOT", "TIME", "OPERATION", "ROWS", "BYTES", "RUN")
 			for _, s := range out.Items {
-				t.row(strconv.FormatInt(s.ID, 10), timeString(s.Time), s.Operation, strconv.FormatInt(s.Rows, 10), strconv.FormatInt(s.Bytes, 10), s.Properties["rhizome.run-id"])
+				t.row(strconv.FormatInt(s.ID, 10), timeString(s.Time), s.Operation, strconv.FormatInt(s.Rows, 10), strconv.FormatInt(s.Bytes, 10), s.Properties["run-id"])
 			}
 			return t.flush()
 		}),

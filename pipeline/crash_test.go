@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -209,7 +208,7 @@ func TestCrashRecovery(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 2026))
 	const kills = 15
 	deadline := time.Now().Add(40 * time.Second)
-	var stats crashStats
+	stats := crashStats{stuck: map[string]bool{}}
 	for i := 0; i < kills && time.Now().Before(deadline); i++ {
 		delay := time.Duration(5+rng.IntN(796)) * time.Millisecond
 		killChild(t, dir, delay)
@@ -219,7 +218,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	t.Logf("%d kills: %d found a run running (recovered), %d left orphan files (%d files), %d snapshots, %d runs succeeded, %d queued runs with a stuck job",
-		stats.kills, stats.recovered, stats.withOrphans, stats.orphans, stats.snapshots, stats.succeeded, stats.stuck)
+		stats.kills, stats.recovered, stats.withOrphans, stats.orphans, stats.snapshots, stats.succeeded, len(stats.stuck))
 	if stats.kills < 5 {
 		t.Fatalf("only %d kills in the time bound", stats.kills)
 	}
@@ -230,9 +229,9 @@ func TestCrashRecovery(t *testing.T) {
 
 type crashStats struct {
 	kills, recovered, withOrphans, orphans, snapshots, succeeded int
-	// stuck counts queued runs whose River job is still marked running
+	// stuck holds the queued runs whose River job was marked running
 	// with no process working it (see stuckRuns).
-	stuck int
+	stuck map[string]bool
 }
 
 // stuckRuns lists the queued runs whose River job is marked running
@@ -253,6 +252,9 @@ func stuckRuns(t *testing.T, w *crashWorld, i int) []string {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	rows.Close()
 	var stuck []string
@@ -286,8 +288,9 @@ func killChild(t *testing.T, dir string, delay time.Duration) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan error, 1)
+	ready, drained := make(chan error, 1), make(chan struct{})
 	go func() {
+		defer close(drained)
 		line, err := bufio.NewReader(out).ReadString('\n')
 		if err == nil && line != "ready\n" {
 			err = fmt.Errorf("child said %q", line)
@@ -304,6 +307,7 @@ func killChild(t *testing.T, dir string, delay time.Duration) {
 		time.Sleep(delay)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
+	<-drained // the pipe closes with the child; Wait must come after the reads
 	werr := cmd.Wait()
 	if err != nil {
 		t.Fatalf("child: %v (exit %v)\n%s", err, werr, stderr.String())
@@ -361,7 +365,9 @@ func checkAfterCrash(t *testing.T, dir string, i int, stats *crashStats) {
 		}
 	}
 
-	stats.stuck += len(stuckRuns(t, w, i))
+	for _, id := range stuckRuns(t, w, i) {
+		stats.stuck[id] = true
+	}
 
 	// Runs: none left running; failures are recoveries.
 	runs := allRuns(t, w.store)
@@ -396,9 +402,9 @@ func checkAfterCrash(t *testing.T, dir string, i int, stats *crashStats) {
 		t.Fatalf("kill %d: snapshot %d says %d rows; its files hold %d rows of %d generations (generation %d has %d)",
 			i, cur.ID, cur.Rows, n, gens, gen, rowsFor(gen))
 	}
-	// pipeline.Run passes "rhizome.run-id" and table.Publish prefixes
-	// the keys again: accept the key either way.
-	makerID := cmp.Or(cur.Properties["run-id"], cur.Properties["rhizome.run-id"])
+	// pipeline.Run passes "run-id"; table.Publish stores it with a prefix
+	// and strips it again on read.
+	makerID := cur.Properties["run-id"]
 	maker, ok2 := byID[makerID]
 	if !ok2 || (maker.State != rhizome.RunSucceeded && maker.State != rhizome.RunFailed) {
 		t.Errorf("kill %d: snapshot %d was made by run %q, which is %+v", i, cur.ID, makerID, maker)

@@ -49,6 +49,9 @@ type Options struct {
 	ObjectStorage bool
 	// Objects reads s3:// input paths (nil: none configured).
 	Objects connector.ObjectFetcher
+	// Spool holds the batches pushed to stream input ports (nil: this
+	// process receives no pushes, and stream inputs fail).
+	Spool connector.StreamSpool
 }
 
 // Pipeline runs products.
@@ -214,7 +217,8 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 		}
 		logf("info", fmt.Sprintf("ingest %s (%s)", port.Name, name))
 		staged, err := c.Stage(ctx, connector.Env{StageDir: dir, BaseDir: p.opt.BaseDir, Secrets: p.opt.Secrets,
-			Products: productReader{p, filepath.Join(work, "fetch", port.Name)}, Logger: p.opt.Logger, Clock: p.opt.Clock, Objects: p.opt.Objects})
+			Products: productReader{p, filepath.Join(work, "fetch", port.Name)}, Logger: p.opt.Logger, Clock: p.opt.Clock, Objects: p.opt.Objects,
+			ProductID: dp.ID, Port: port.Name, RunID: run.ID, Spool: p.opt.Spool})
 		if err != nil {
 			return res, rhizome.Wrap(err, "ingesting input port %s", port.Name)
 		}
@@ -296,7 +300,7 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 	snap, err := p.opt.Tables.Publish(ctx, table.PublishRequest{
 		Ref: ref, Location: p.tableLocation(inf, ref, logf), Files: []string{outFile}, Mode: mode,
 		Encrypt: Encrypted(inf), ProductID: dp.ID,
-		Properties: map[string]string{"rhizome.run-id": run.ID, "rhizome.product-version": dp.CurrentVersion},
+		Properties: map[string]string{"run-id": run.ID, "product-version": dp.CurrentVersion},
 	})
 	if err != nil {
 		return res, err

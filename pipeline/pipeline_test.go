@@ -217,7 +217,7 @@ func testIngestTransformPublish(t *testing.T, e *env) {
 	}
 	// The snapshot records the run that made it.
 	snaps, err := e.tables.Snapshots(ctx, table.RefFor("dp.sales.orders", "1.0.0"))
-	if err != nil || len(snaps) != 1 || snaps[0].Properties["run-id"] != "run_1" && snaps[0].Properties["rhizome.run-id"] != "run_1" {
+	if err != nil || len(snaps) != 1 || snaps[0].Properties["run-id"] != "run_1" {
 		t.Fatalf("snapshots: %+v %v", snaps, err)
 	}
 	// OpenLineage: START and COMPLETE, with column lineage back to the input.

@@ -10,4 +10,9 @@ out="bench/results/$(date -u +%Y-%m-%d).txt"
   go test -run XXX -bench 'Apply10k|BareSQLiteInsert10k' -benchtime 3x ./bench/
   go test -run XXX -bench 'ListFilter100k|BareSQLiteList100k' -benchtime 2000x ./bench/
   go test -run XXX -bench 'StartToReady' -benchtime 20x ./bench/
+  # Pipelines (issue 4): each generates its data (a 10M-row CSV, a 5M-row
+  # Postgres table) first; the baselines run inside the same benchmark.
+  go test -run XXX -bench 'IngestCSV10M|PostgresStage5M' -benchtime 3x -timeout 30m ./bench/
+  go test -run XXX -bench 'IngestPeakRSS' -benchtime 1x -timeout 30m ./bench/
+  go test -run XXX -bench 'SchedulerOverhead' -benchtime 100x ./jobs/
 } | tee "$out"

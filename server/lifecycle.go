@@ -16,12 +16,14 @@ import (
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/connector"
 	_ "github.com/rhizome-mesh/rhizome/connector/all" // register every connector
+	streamconn "github.com/rhizome-mesh/rhizome/connector/stream"
 	"github.com/rhizome-mesh/rhizome/examples"
 	"github.com/rhizome-mesh/rhizome/jobs"
 	"github.com/rhizome-mesh/rhizome/keys"
 	"github.com/rhizome-mesh/rhizome/metastore"
 	"github.com/rhizome-mesh/rhizome/objstore"
 	"github.com/rhizome-mesh/rhizome/pipeline"
+	"github.com/rhizome-mesh/rhizome/stream"
 	"github.com/rhizome-mesh/rhizome/table"
 )
 
@@ -34,7 +36,10 @@ type lifecycle struct {
 	pipe   *pipeline.Pipeline
 	cfg    Config
 
-	ring       *keys.Keyring
+	spool   *stream.Spool // nil in a worker-only process: pushes land on the API node
+	flusher *stream.Flusher
+
+	ring *keys.Keyring
 
 	stopTicker context.CancelFunc
 	tickerDone chan struct{}
@@ -73,20 +78,43 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store, reg 
 		return nil, rhizome.Wrap(err, "opening the table catalog")
 	}
 	lc := &lifecycle{store: store, tables: tables, cfg: cfg, ring: ring}
+	if !cfg.WorkerOnly {
+		if lc.spool, err = stream.Open(filepath.Join(cfg.DataDir, "spool"), cfg.Clock); err != nil {
+			return nil, rhizome.Wrap(err, "opening the push spool")
+		}
+	}
 	base := cfg.FilesDir
 	if base == "" {
 		base, _ = os.Getwd()
 	}
 	lc.pipe = pipeline.New(pipeline.Options{Store: store, Tables: tables, WorkDir: filepath.Join(cfg.DataDir, "work"),
-		BaseDir: base, Secrets: secrets(cfg), Clock: cfg.Clock, Logger: cfg.Logger, Warehouse: warehouse, ObjectStorage: objectStorage, Objects: objects(props, objectStorage)})
+		BaseDir: base, Secrets: secrets(cfg), Clock: cfg.Clock, Logger: cfg.Logger, Warehouse: warehouse, ObjectStorage: objectStorage, Objects: objects(props, objectStorage),
+		Spool: lc.spool})
 	lc.jobs, err = jobs.New(ctx, jobs.Options{Store: store, Dialect: dialect, DB: sb.DB(), PostgresURL: pgURL(cfg, dialect),
 		Runner: lc.run, Clock: cfg.Clock, Logger: cfg.Logger, Workers: cfg.Workers, Queue: true, Registry: reg,
-		TimeoutFor: lc.timeoutOf})
+		TimeoutFor: lc.timeoutOf,
+		// A run left "running" by a dead process: remove its work dir and
+		// the files it uploaded without committing.
+		OnRecover: func(r *rhizome.Run) {
+			if err := lc.pipe.Recover(context.WithoutCancel(ctx), r); err != nil {
+				cfg.Logger.Warn("recovering a dead run", "run", r.ID, "err", err)
+			}
+		}})
 	if err != nil {
 		return nil, rhizome.Wrap(err, "starting the scheduler")
 	}
 	if err := lc.jobs.Start(ctx); err != nil {
 		return nil, rhizome.Wrap(err, "starting the scheduler")
+	}
+	if lc.spool != nil {
+		lc.flusher = stream.NewFlusher(lc.spool, func(ctx context.Context, productID, key string) error {
+			err := enqueuePush(ctx, lc.jobs, productID, key)
+			if err != nil {
+				cfg.Logger.Warn("queueing a push run", "product", productID, "err", err)
+			}
+			return err
+		}, cfg.Clock)
+		lc.flusher.Start(context.WithoutCancel(ctx))
 	}
 	lc.refreshSchedules(ctx)
 	// Manifests change through other processes too: refresh the schedules
@@ -143,9 +171,20 @@ func openKeyring(ctx context.Context, cfg Config) (*keys.Keyring, error) {
 			return nil, err
 		}
 	}
-	ring, err := keys.Open(ctx, url, keys.NewFileStore(filepath.Join(cfg.DataDir, "keys")))
+	store := keys.NewFileStore(filepath.Join(cfg.DataDir, "keys"))
+	ring, err := keys.Open(ctx, url, store)
 	if err != nil {
 		return nil, rhizome.Wrap(err, "opening the keyring")
+	}
+	// Fail at start, not at the first read, when the master key cannot
+	// unwrap the data keys already there (e.g. after a rotation).
+	if prods, err := store.Products(ctx); err == nil && len(prods) > 0 {
+		if wks, err := store.Get(ctx, prods[0]); err == nil && len(wks) > 0 {
+			if _, err := ring.KeyByVersion(ctx, prods[0], wks[0].Version); err != nil {
+				ring.Close()
+				return nil, rhizome.Wrap(err, "the master key does not open the data keys in %s", filepath.Join(cfg.DataDir, "keys"))
+			}
+		}
 	}
 	return ring, nil
 }
@@ -180,6 +219,9 @@ func pgURL(cfg Config, dialect string) string {
 func (lc *lifecycle) stop() {
 	lc.stopTicker()
 	<-lc.tickerDone
+	if lc.flusher != nil {
+		lc.flusher.Stop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := lc.jobs.Stop(ctx); err != nil {
@@ -192,7 +234,21 @@ func (lc *lifecycle) stop() {
 
 // run is the jobs.Runner: the pipeline, then the products downstream.
 func (lc *lifecycle) run(ctx context.Context, run *rhizome.Run, logf func(level, msg string)) (jobs.RunResult, error) {
+	if run.Trigger == rhizome.TriggerPush && lc.spool != nil && lc.nothingPushed(ctx, run.ProductID) {
+		logf("info", "no pushed batches are pending: an earlier run committed them")
+		return jobs.RunResult{}, nil
+	}
 	res, err := lc.pipe.Run(ctx, run, logf)
+	if lc.spool != nil {
+		if err != nil {
+			if rerr := lc.spool.Release(run.ID); rerr != nil {
+				logf("warn", "handing the pushed batches back: "+rerr.Error())
+			}
+		} else if cerr := lc.spool.Commit(run.ID); cerr != nil {
+			// Published already: failing the run would publish them twice.
+			logf("error", "committing the pushed batches: "+cerr.Error())
+		}
+	}
 	if err != nil {
 		return res, err
 	}
@@ -311,6 +367,7 @@ func (lc *lifecycle) refreshSchedules(ctx context.Context) {
 		}
 	})
 	lc.jobs.SetSchedules(sched)
+	lc.refreshStreams(ctx)
 }
 
 // runDemo starts the demo's source products; their publishes trigger the
@@ -355,4 +412,56 @@ func extractDemoData(dataDir string) (string, error) {
 		return "", rhizome.Wrap(err, "extracting the demo data")
 	}
 	return dir, nil
+}
+
+// refreshStreams gives the flusher every product's stream input port and
+// its micro-batch thresholds.
+func (lc *lifecycle) refreshStreams(ctx context.Context) {
+	if lc.flusher == nil {
+		return
+	}
+	ports := map[string]stream.PortConfig{}
+	lc.products(ctx, func(dp *rhizome.DataProduct) {
+		for _, p := range dp.InputPorts {
+			if p.Connector != streamconn.Name {
+				continue
+			}
+			interval, rows, err := streamconn.Thresholds(p.Config)
+			if err != nil {
+				lc.cfg.Logger.Warn("stream input port", "product", dp.ID, "port", p.Name, "err", err)
+				continue
+			}
+			if _, dup := ports[dp.ID]; dup {
+				lc.cfg.Logger.Warn("only a product's first stream input port triggers runs", "product", dp.ID, "port", p.Name)
+				continue
+			}
+			if dp.Pipeline.Mode != "append" && dp.Pipeline.Mode != "merge" {
+				lc.cfg.Logger.Warn("each micro-batch replaces the product's data; set pipeline.mode: append", "product", dp.ID)
+			}
+			ports[dp.ID] = stream.PortConfig{Port: p.Name, Interval: interval, Rows: rows}
+		}
+	})
+	lc.flusher.SetPorts(ports)
+}
+
+// nothingPushed reports whether none of the product's stream input ports
+// has pending batches: a push run then has nothing to commit.
+func (lc *lifecycle) nothingPushed(ctx context.Context, productID string) bool {
+	o, err := lc.store.Get(ctx, rhizome.KindDataProduct, productID)
+	if err != nil {
+		return false
+	}
+	var dp rhizome.DataProduct
+	if json.Unmarshal(o.Body, &dp) != nil {
+		return false
+	}
+	for _, p := range dp.InputPorts {
+		if p.Connector != streamconn.Name {
+			continue
+		}
+		if files, _, _, err := lc.spool.Pending(productID, p.Name); err != nil || len(files) > 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -22,6 +22,7 @@ func (s *Server) pipelineRoutes(r chi.Router) {
 	r.Post("/products/{id}/runs", s.handleRun)
 	r.Get("/products/{id}/runs", s.handleListRuns)
 	r.Post("/products/{id}/backfill", s.handleBackfill)
+	r.Post("/products/{id}/ports/{port}/batches", s.handlePush)
 	r.Get("/products/{id}/snapshots", s.handleSnapshots)
 	r.Get("/runs", s.handleListRuns)
 	r.Get("/runs/{run}", s.handleGetRun)

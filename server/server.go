@@ -30,6 +30,7 @@ import (
 	"github.com/rhizome-mesh/rhizome/jobs"
 	"github.com/rhizome-mesh/rhizome/metastore"
 	"github.com/rhizome-mesh/rhizome/rhizomeversion"
+	"github.com/rhizome-mesh/rhizome/stream"
 	"github.com/rhizome-mesh/rhizome/table"
 )
 
@@ -48,6 +49,8 @@ type Server struct {
 	router  chi.Router
 	jobs    *jobs.Scheduler // nil: no pipelines (pipeline routes answer 503)
 	tables  *table.Catalog
+	spool   *stream.Spool   // nil: no push ingestion (the batches route answers 503)
+	flusher *stream.Flusher // told of each accepted batch
 }
 
 // Deps are what a Server is built from.
@@ -59,6 +62,8 @@ type Deps struct {
 	Version string
 	Jobs    *jobs.Scheduler
 	Tables  *table.Catalog
+	Spool   *stream.Spool
+	Flusher *stream.Flusher
 	// Registry collects the metrics served at /metrics (a new one when nil).
 	Registry *prometheus.Registry
 }
@@ -76,7 +81,7 @@ func New(d Deps) *Server {
 	}
 	s := &Server{store: d.Store, catalog: d.Catalog, clock: d.Clock, logger: d.Logger,
 		minter: identity.Minter{Store: d.Store, Clock: d.Clock}, metrics: newMetrics(d.Registry), version: d.Version,
-		jobs: d.Jobs, tables: d.Tables}
+		jobs: d.Jobs, tables: d.Tables, spool: d.Spool, flusher: d.Flusher}
 	s.router = s.routes()
 	return s
 }
@@ -210,7 +215,8 @@ func Serve(ctx context.Context, cfg Config) error {
 		fmt.Fprintln(cfg.Stdout, "rhizome worker stopped")
 		return nil
 	}
-	srv := New(Deps{Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version, Jobs: lc.jobs, Tables: lc.tables, Registry: reg})
+	srv := New(Deps{Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version, Jobs: lc.jobs, Tables: lc.tables, Registry: reg,
+		Spool: lc.spool, Flusher: lc.flusher})
 	cat.OnApplied(func(ctx context.Context) { lc.refreshSchedules(ctx) })
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -254,4 +260,9 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return rhizome.Wrap(err, "writing %s", tmp)
 	}
 	return rhizome.Wrap(os.Rename(tmp, path), "writing %s", path)
+}
+
+// handlePush serves POST /products/{id}/ports/{port}/batches (see push.go).
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
+	s.pushTo(s.spool, s.flusher)(w, r)
 }

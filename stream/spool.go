@@ -22,7 +22,6 @@
 package stream
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -172,19 +171,28 @@ func (s *Spool) load(productID, port string) (*portState, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, rhizome.Errorf(rhizome.EInternal, "stream: reading %s index: %v", productID, err)
 	}
+	if whole := bytes.LastIndexByte(b, '\n') + 1; whole < len(b) {
+		// A line torn by a crash: cut it, or the next append would join it.
+		if err := os.Truncate(filepath.Join(dir, indexFile), int64(whole)); err != nil {
+			return nil, rhizome.Errorf(rhizome.EInternal, "stream: repairing %s index: %v", productID, err)
+		}
+		b = b[:whole]
+	}
 	for i, line := range bytes.Split(b, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var e entry
 		if err := json.Unmarshal(line, &e); err != nil {
-			// A torn last line from a crash; earlier lines are whole.
-			if i == bytes.Count(b, []byte("\n")) {
-				break
-			}
 			return nil, rhizome.Errorf(rhizome.EInternal, "stream: %s line %d: %v", filepath.Join(dir, indexFile), i+1, err)
 		}
 		st.apply(&e)
+	}
+	// Uploads cut short by a crash; no Put of this port is writing yet.
+	if left, _ := filepath.Glob(filepath.Join(dir, tmpDir, "*")); len(left) > 0 {
+		for _, f := range left {
+			os.Remove(f)
+		}
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, pendingDir, "*"+ext))
 	claimed, _ := filepath.Glob(filepath.Join(dir, claimedDir, "*", "*"+ext))
@@ -308,110 +316,6 @@ func (s *Spool) lookup(productID, port, batchID string) (Batch, bool, error) {
 	return Batch{}, false, nil
 }
 
-// writeTemp copies body into a new file in dir, checking each line, and
-// syncs it.
-func writeTemp(ctx context.Context, dir, batchID string, body io.Reader, maxBytes int64) (path string, rows, n int64, err error) {
-	f, err := os.CreateTemp(dir, batchID+"-*.tmp")
-	if err != nil {
-		return "", 0, 0, rhizome.Errorf(rhizome.EInternal, "stream: %v", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	r := bufio.NewReaderSize(io.LimitReader(body, maxBytes+1), 1<<16)
-	w := bufio.NewWriterSize(f, 1<<16)
-	for line := 1; ; line++ {
-		b, rerr := r.ReadSlice('\n')
-		if errors.Is(rerr, bufio.ErrBufferFull) { // a line longer than the buffer
-			long := append([]byte(nil), b...)
-			for errors.Is(rerr, bufio.ErrBufferFull) && int64(len(long)) <= maxBytes {
-				b, rerr = r.ReadSlice('\n')
-				long = append(long, b...)
-			}
-			b = long
-		}
-		n += int64(len(b))
-		if n > maxBytes {
-			return "", 0, 0, rhizome.Errorf(rhizome.ETooLarge, "batch %s is over %d bytes", batchID, maxBytes).
-				WithHint("split it into smaller batches, each with its own batch id")
-		}
-		if t := bytes.TrimSpace(b); len(t) > 0 {
-			if t[0] != '{' || !json.Valid(t) {
-				return "", 0, 0, notObject(batchID, line, t)
-			}
-			rows++
-			if _, err := w.Write(t); err != nil {
-				return "", 0, 0, rhizome.Errorf(rhizome.EInternal, "stream: %v", err)
-			}
-			if err := w.WriteByte('\n'); err != nil {
-				return "", 0, 0, rhizome.Errorf(rhizome.EInternal, "stream: %v", err)
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return "", 0, 0, rhizome.Errorf(rhizome.EInvalid, "batch %s: reading the body: %v", batchID, rerr)
-		}
-		if line%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return "", 0, 0, err
-			}
-		}
-	}
-	if rows == 0 {
-		return "", 0, 0, rhizome.Errorf(rhizome.EInvalid, "batch %s has no rows", batchID).
-			WithHint("send one JSON object per line")
-	}
-	if err := w.Flush(); err != nil {
-		return "", 0, 0, rhizome.Errorf(rhizome.EInternal, "stream: %v", err)
-	}
-	if err := f.Sync(); err != nil {
-		return "", 0, 0, rhizome.Errorf(rhizome.EInternal, "stream: %v", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return "", 0, 0, rhizome.Errorf(rhizome.EInternal, "stream: %v", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", 0, 0, rhizome.Errorf(rhizome.EInternal, "stream: %v", err)
-	}
-	return f.Name(), rows, fi.Size(), nil
-}
-
-func notObject(batchID string, line int, t []byte) error {
-	got := string(t)
-	if len(got) > 40 {
-		got = got[:40] + "..."
-	}
-	msg := "want a JSON object"
-	if json.Valid(t) {
-		msg += ", got " + got
-	} else {
-		msg += "; not valid JSON: " + got
-	}
-	e := rhizome.Invalid(fmt.Sprintf("batch %s: line %d is not a JSON object", batchID, line),
-		rhizome.Problem{Pos: rhizome.Pos{File: "body", Line: line}, Message: msg})
-	return e.WithHint("send NDJSON: one JSON object per line, e.g. {\"id\": 1}")
-}
-
-// countRows counts the non-empty lines of a spooled file.
-func countRows(path string) (rows, size int64, err error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0, rhizome.Errorf(rhizome.EInternal, "stream: %v", err)
-	}
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		if len(bytes.TrimSpace(l)) > 0 {
-			rows++
-		}
-	}
-	return rows, int64(len(b)), nil
-}
-
 func appendLine(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -495,6 +399,9 @@ func listPending(dir string) ([]string, error) {
 // every file the run holds there, oldest first. A retried attempt of a run
 // gets its earlier claim back plus whatever is pending now.
 func (s *Spool) Claim(productID, port, runID string) ([]string, error) {
+	if s == nil { // a nil *Spool in a connector.Env
+		return nil, rhizome.Errorf(rhizome.EUnavailable, "stream: no spool in this process")
+	}
 	for _, c := range [][2]string{{"product", productID}, {"port", port}, {"run id", runID}} {
 		if err := checkName(c[0], c[1]); err != nil {
 			return nil, err

@@ -42,7 +42,7 @@ func (c *clock) Add(d time.Duration) time.Time {
 const (
 	product = "dp.clicks"
 	port    = "events"
-	max     = 1 << 20
+	maxBody = 1 << 20
 )
 
 func open(t *testing.T, c rhizome.Clock) (*stream.Spool, string) {
@@ -57,7 +57,7 @@ func open(t *testing.T, c rhizome.Clock) (*stream.Spool, string) {
 
 func put(t *testing.T, s *stream.Spool, id, body string) stream.Batch {
 	t.Helper()
-	b, err := s.Put(context.Background(), product, port, id, strings.NewReader(body), max)
+	b, err := s.Put(context.Background(), product, port, id, strings.NewReader(body), maxBody)
 	if err != nil {
 		t.Fatalf("Put %s: %v", id, err)
 	}
@@ -82,11 +82,12 @@ func TestPutValidatesNDJSON(t *testing.T) {
 		{"array", "{\"a\":1}\n[1,2]\n", rhizome.EInvalid, "line 2 is not a JSON object"},
 		{"broken", "{\"a\":1}\n\n{\"a\":\n", rhizome.EInvalid, "line 3 is not a JSON object"},
 		{"scalar", "42\n", rhizome.EInvalid, "line 1 is not a JSON object"},
+		{"latin1", "{}\n{\"name\":\"Jos\xe9\"}\n", rhizome.EInvalid, "line 2 is not a JSON object"},
 		{"empty", "\n  \n", rhizome.EInvalid, "has no rows"},
 		{"too-large", strings.Repeat("{\"a\":1}\n", 200), rhizome.ETooLarge, "over 100 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			limit := int64(max)
+			limit := int64(maxBody)
 			if tc.code == rhizome.ETooLarge {
 				limit = 100
 			}
@@ -96,7 +97,7 @@ func TestPutValidatesNDJSON(t *testing.T) {
 			}
 		})
 	}
-	if ps := rhizome.ProblemsOf(mustErr(s.Put(context.Background(), product, port, "b", strings.NewReader("{}\n{}\nnull\n"), max))); len(ps) != 1 || ps[0].Line != 3 {
+	if ps := rhizome.ProblemsOf(mustErr(s.Put(context.Background(), product, port, "b", strings.NewReader("{}\n{}\nnull\n"), maxBody))); len(ps) != 1 || ps[0].Line != 3 {
 		t.Errorf("problems = %v, want one at line 3", ps)
 	}
 	// Nothing invalid was spooled, and no temp file is left.
@@ -108,7 +109,7 @@ func TestPutValidatesNDJSON(t *testing.T) {
 		t.Errorf("temp files left: %v", left)
 	}
 	for _, bad := range []string{"", "../x", "a/b", ".hidden"} {
-		if _, err := s.Put(context.Background(), product, port, bad, strings.NewReader("{}"), max); rhizome.Code(err) != rhizome.EInvalid {
+		if _, err := s.Put(context.Background(), product, port, bad, strings.NewReader("{}"), maxBody); rhizome.Code(err) != rhizome.EInvalid {
 			t.Errorf("batch id %q: err = %v, want invalid", bad, err)
 		}
 	}
@@ -119,7 +120,7 @@ func mustErr(_ stream.Batch, err error) error { return err }
 func TestPutSpoolsAndCounts(t *testing.T) {
 	c := newClock()
 	s, root := open(t, c)
-	long := `{"s":"` + strings.Repeat("x", 200<<10) + `"}` // longer than the read buffer
+	long := `{"s":"` + strings.Repeat("x", 200<<10) + `"}`      // longer than the read buffer
 	b := put(t, s, "b1", "{\"a\":1}\r\n\n  {\"a\":2}  \n"+long) // no final newline
 	if b.ID != "b1" || b.Rows != 3 || b.Duplicate || !b.At.Equal(c.Now()) {
 		t.Fatalf("Batch = %+v", b)
@@ -150,7 +151,7 @@ func TestPutIsIdempotentUnderConcurrency(t *testing.T) {
 	errs := make([]error, 8)
 	for i := range 8 {
 		wg.Go(func() {
-			results[i], errs[i] = s.Put(context.Background(), product, port, "same", strings.NewReader("{\"a\":1}\n{\"a\":2}\n"), max)
+			results[i], errs[i] = s.Put(context.Background(), product, port, "same", strings.NewReader("{\"a\":1}\n{\"a\":2}\n"), maxBody)
 		})
 	}
 	wg.Wait()
@@ -276,6 +277,17 @@ func TestOpenRecovers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pending, "000000000007-orphan.ndjson"), []byte("{}\n{}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A torn last index line and an upload cut short.
+	portDir := filepath.Join(root, product, port)
+	f, err := os.OpenFile(filepath.Join(portDir, "batches.log"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"id":"torn","se`)
+	f.Close()
+	if err := os.WriteFile(filepath.Join(portDir, "tmp", "b5-123.tmp"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s2, err := stream.Open(root, c)
 	if err != nil {
 		t.Fatal(err)
@@ -292,5 +304,16 @@ func TestOpenRecovers(t *testing.T) {
 	}
 	if files, _, _, _ := s2.Pending(product, port); filepath.Base(files[2]) != "000000000008-b9.ndjson" {
 		t.Errorf("sequence did not continue after the orphan: %v", names(files))
+	}
+	if left, _ := filepath.Glob(filepath.Join(portDir, "tmp", "*")); len(left) != 0 {
+		t.Errorf("temp files left: %v", left)
+	}
+	// The index reads back whole after the repair and the appends.
+	s3, err := stream.Open(root, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files, rows, _, err := s3.Pending(product, port); err != nil || len(files) != 3 || rows != 4 {
+		t.Errorf("after reopening: %v, %d rows, %v", names(files), rows, err)
 	}
 }

@@ -11,4 +11,5 @@ import (
 	_ "github.com/rhizome-mesh/rhizome/connector/parquet"
 	_ "github.com/rhizome-mesh/rhizome/connector/postgres"
 	_ "github.com/rhizome-mesh/rhizome/connector/product"
+	_ "github.com/rhizome-mesh/rhizome/connector/stream"
 )

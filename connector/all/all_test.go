@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite docs/connectors.md from the reg
 const docs = "../../docs/connectors.md"
 
 func TestRegistered(t *testing.T) {
-	want := []string{"csv", "http", "json", "parquet", "postgres", "product"}
+	want := []string{"csv", "http", "json", "parquet", "postgres", "product", "stream"}
 	if got := connector.Names(); !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}

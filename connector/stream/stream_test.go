@@ -31,8 +31,8 @@ func TestStagesClaimedBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for id, body := range map[string]string{"b1": "{\"id\":1}\n{\"id\":2}\n", "b2": `{"id":3}`} {
-		if _, err := sp.Put(ctx, "dp.clicks", "events", id, strings.NewReader(body), 1<<20); err != nil {
+	for _, b := range [][2]string{{"b1", "{\"id\":1}\n{\"id\":2}\n"}, {"b2", `{"id":3}`}} {
+		if _, err := sp.Put(ctx, "dp.clicks", "events", b[0], strings.NewReader(b[1]), 1<<20); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,6 +102,11 @@ func TestStageErrors(t *testing.T) {
 	_, err := c.Stage(context.Background(), connector.Env{StageDir: t.TempDir(), Port: "events"})
 	if rhizome.Code(err) != rhizome.EUnavailable || !strings.Contains(err.Error(), "no push spool") {
 		t.Errorf("without a spool: %v", err)
+	}
+	var none *stream.Spool
+	_, err = c.Stage(context.Background(), connector.Env{StageDir: t.TempDir(), ProductID: "p", Port: "events", RunID: "r", Spool: none})
+	if rhizome.Code(err) != rhizome.EUnavailable {
+		t.Errorf("nil *Spool: %v", err)
 	}
 	_, err = c.Stage(context.Background(), connector.Env{StageDir: t.TempDir(), ProductID: "p", Port: "events", RunID: "r", Spool: failingSpool{}})
 	var e *rhizome.Error

@@ -1,0 +1,175 @@
+package quality
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Validity checks that judge each row: accepted_values, range, length,
+// regex, format. Each counts failing rows in the one scan; NULLs are never
+// invalid here (null checks count them). The metric is the number of
+// failing rows, or their percentage of the rows in scope when the
+// threshold is a percentage.
+
+var rowNotes = []string{
+	"NULL values are not invalid; count them with null_count.",
+	"With a percentage threshold the metric is failing rows as a percentage of all rows in scope (0 for an empty table).",
+}
+
+// rowPlan counts failing rows (and rows in scope, for a percentage) and
+// samples failing rows. pred must be NULL (not true) for NULL values, so
+// NULLs never count as invalid.
+func rowPlan(c Check, pred string) (Plan, error) {
+	if c.Threshold.IsDuration {
+		return Plan{}, c.invalid("threshold", fmt.Sprintf("%q is a duration; only a freshness check takes one", c.ThresholdText), `want e.g. "== 0" or "< 1%"`)
+	}
+	p := Plan{Aggregates: []string{agg(c, "count(*)", pred)}, FailRows: pred}
+	if c.Threshold.Percent {
+		p.Aggregates = append(p.Aggregates, agg(c, "count(*)", ""))
+		p.Metric = percentOf
+	}
+	return p, nil
+}
+
+// outside is a predicate for x outside [lo, hi]; NaN counts as outside
+// (DuckDB orders NaN above every number).
+func outside(x string, lo, hi float64, hasLo, hasHi, nanCheck bool) string {
+	switch {
+	case hasLo && hasHi:
+		return fmt.Sprintf("%s NOT BETWEEN %v AND %v", x, lo, hi)
+	case hasHi:
+		return fmt.Sprintf("%s > %v", x, hi)
+	case nanCheck:
+		return fmt.Sprintf("(%[1]s < %[2]v OR isnan(%[1]s))", x, lo)
+	}
+	return fmt.Sprintf("%s < %v", x, lo)
+}
+
+func strCol(c Check) string { return "CAST(" + quoteIdent(c.Column) + " AS VARCHAR)" }
+
+func init() {
+	Register(Type{
+		Name: "accepted_values", Kind: KindRow, DefaultThreshold: "== 0",
+		Summary: "Rows whose column holds a value outside the accepted list.",
+		Fields:  []Field{columnField, {Name: "values", Type: "list", Required: true, Doc: "the accepted values"}, whereField},
+		Notes:   rowNotes,
+		Compile: func(c Check, _ string) (Plan, error) {
+			if err := needColumn(c); err != nil {
+				return Plan{}, err
+			}
+			lits, err := literalList(c, "values")
+			if err != nil {
+				return Plan{}, err
+			}
+			return rowPlan(c, quoteIdent(c.Column)+" NOT IN ("+lits+")")
+		},
+	})
+	registerAlias("valid_values", "accepted_values")
+
+	Register(Type{
+		Name: "range", Kind: KindRow, DefaultThreshold: "== 0",
+		Summary: "Rows whose numeric column lies outside [min, max] (inclusive).",
+		Fields: []Field{columnField,
+			{Name: "min", Type: "number", Doc: "the smallest valid value"},
+			{Name: "max", Type: "number", Doc: "the largest valid value"}, whereField},
+		Notes: append([]string{"NaN is outside every range: a NaN in a DOUBLE column counts as a failing row."}, rowNotes...),
+		Compile: func(c Check, _ string) (Plan, error) {
+			if err := needColumn(c); err != nil {
+				return Plan{}, err
+			}
+			lo, hasLo, err := argNumber(c, "min")
+			if err != nil {
+				return Plan{}, err
+			}
+			hi, hasHi, err := argNumber(c, "max")
+			if err != nil {
+				return Plan{}, err
+			}
+			if !hasLo && !hasHi {
+				return Plan{}, c.invalid("args", "range needs `min`, `max` or both", "add e.g. `min: 0`")
+			}
+			if hasLo && hasHi && lo > hi {
+				return Plan{}, c.invalid("args.min", fmt.Sprintf("min %g is more than max %g", lo, hi), "swap them")
+			}
+			return rowPlan(c, outside(quoteIdent(c.Column), lo, hi, hasLo, hasHi, true))
+		},
+	})
+	registerAlias("between", "range")
+
+	Register(Type{
+		Name: "length", Kind: KindRow, DefaultThreshold: "== 0",
+		Summary: "Rows whose text length (in characters, not bytes) lies outside [min, max].",
+		Fields: []Field{columnField,
+			{Name: "min", Type: "number", Doc: "the shortest valid length"},
+			{Name: "max", Type: "number", Doc: "the longest valid length"}, whereField},
+		Notes: append([]string{"Length counts Unicode code points: 'é' is 1, an emoji is 1."}, rowNotes...),
+		Compile: func(c Check, _ string) (Plan, error) {
+			if err := needColumn(c); err != nil {
+				return Plan{}, err
+			}
+			lo, hasLo, err := argNumber(c, "min")
+			if err != nil {
+				return Plan{}, err
+			}
+			hi, hasHi, err := argNumber(c, "max")
+			if err != nil {
+				return Plan{}, err
+			}
+			if !hasLo && !hasHi {
+				return Plan{}, c.invalid("args", "length needs `min`, `max` or both", "add e.g. `max: 255`")
+			}
+			return rowPlan(c, outside("length("+strCol(c)+")", lo, hi, hasLo, hasHi, false))
+		},
+	})
+
+	Register(Type{
+		Name: "regex", Kind: KindRow, DefaultThreshold: "== 0",
+		Summary: "Rows whose text does not match a regular expression (RE2 syntax).",
+		Fields:  []Field{columnField, {Name: "pattern", Type: "string", Required: true, Doc: "the pattern; it matches anywhere unless anchored with ^ and $ (as datacontract-cli)"}, whereField},
+		Notes:   rowNotes,
+		Compile: func(c Check, _ string) (Plan, error) {
+			if err := needColumn(c); err != nil {
+				return Plan{}, err
+			}
+			pat, ok := argString(c, "pattern")
+			if !ok || pat == "" {
+				return Plan{}, c.invalid("args.pattern", "regex needs `pattern`", "add e.g. `pattern: '^[A-Z]{2}$'`")
+			}
+			if _, err := regexp.Compile(pat); err != nil {
+				return Plan{}, c.invalid("args.pattern", fmt.Sprintf("%q is not a regular expression: %v", pat, err), "use RE2 syntax")
+			}
+			return rowPlan(c, "NOT regexp_matches("+strCol(c)+", "+quoteLit(pat)+")")
+		},
+	})
+	registerAlias("pattern", "regex")
+
+	Register(Type{
+		Name: "format", Kind: KindRow, DefaultThreshold: "== 0",
+		Summary: "Rows whose text is not in a named format: " + strings.Join(formatNames(), ", ") + ".",
+		Fields:  []Field{columnField, {Name: "format", Type: "string", Required: true, Doc: "one of " + strings.Join(formatNames(), ", ")}, whereField},
+		Notes:   append([]string{"date is YYYY-MM-DD and must be a real day (2024-02-30 fails); timestamp is anything DuckDB casts to TIMESTAMPTZ."}, rowNotes...),
+		Compile: func(c Check, _ string) (Plan, error) {
+			if err := needColumn(c); err != nil {
+				return Plan{}, err
+			}
+			f, _ := argString(c, "format")
+			bad, ok := formats[strings.ToLower(f)]
+			if !ok {
+				return Plan{}, c.invalid("args.format", fmt.Sprintf("%q is not a known format", f), "want one of "+strings.Join(formatNames(), ", "))
+			}
+			return rowPlan(c, quoteIdent(c.Column)+" IS NOT NULL AND "+fmt.Sprintf(bad, strCol(c)))
+		},
+	})
+}
+
+// formats map a name to a predicate (over %s, the column as text) true
+// for values NOT in the format.
+var formats = map[string]string{
+	"email":     `NOT regexp_full_match(%s, '[^@\s]+@[^@\s]+\.[^@\s.]+')`,
+	"uuid":      `NOT regexp_full_match(%s, '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')`,
+	"date":      `(NOT regexp_full_match(%[1]s, '\d{4}-\d{2}-\d{2}') OR try_strptime(%[1]s, '%%Y-%%m-%%d') IS NULL)`,
+	"timestamp": `TRY_CAST(%s AS TIMESTAMPTZ) IS NULL`,
+}
+
+func formatNames() []string { return []string{"date", "email", "timestamp", "uuid"} }
