@@ -20,9 +20,10 @@ import (
 	"time"
 
 	"gocloud.dev/secrets"
-	// Registers the base64key:// keeper (LocalMasterKey's). Cloud KMS
-	// keepers (awskms://, gcpkms://, azurekeyvault://) register when the
-	// binary imports their gocloud.dev/secrets package.
+	// Keepers by URL scheme: base64key:// (LocalMasterKey's) and awskms://
+	// (AWS KMS, or a KMS-compatible endpoint). Other clouds' keepers
+	// (gcpkms://, azurekeyvault://) register when imported here too.
+	_ "gocloud.dev/secrets/awskms"
 	_ "gocloud.dev/secrets/localsecrets"
 
 	"github.com/rhizome-mesh/rhizome"

@@ -238,3 +238,13 @@ func bytesMapEqual(a, b map[string][]byte) bool {
 	}
 	return true
 }
+
+// TestKMSKeeperRegistered: an awskms:// master key is understood (opening
+// it needs AWS credentials and a KMS key, which tests do not have; the
+// error must not be "unknown scheme").
+func TestKMSKeeperRegistered(t *testing.T) {
+	_, err := Open(context.Background(), "awskms://alias/rhizome?region=us-east-1", NewFileStore(t.TempDir()))
+	if err != nil && strings.Contains(err.Error(), "no driver registered") {
+		t.Fatalf("awskms keeper not registered: %v", err)
+	}
+}
