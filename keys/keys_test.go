@@ -243,8 +243,21 @@ func bytesMapEqual(a, b map[string][]byte) bool {
 // it needs AWS credentials and a KMS key, which tests do not have; the
 // error must not be "unknown scheme").
 func TestKMSKeeperRegistered(t *testing.T) {
-	_, err := Open(context.Background(), "awskms://alias/rhizome?region=us-east-1", NewFileStore(t.TempDir()))
-	if err != nil && strings.Contains(err.Error(), "no driver registered") {
-		t.Fatalf("awskms keeper not registered: %v", err)
+	cause := func(err error) string {
+		if e, ok := err.(*rhizome.Error); ok && e.Err != nil {
+			return e.Err.Error()
+		}
+		if err != nil {
+			return err.Error()
+		}
+		return ""
+	}
+	_, err := Open(context.Background(), "bogus://x", NewFileStore(t.TempDir()))
+	if !strings.Contains(cause(err), "no driver registered") {
+		t.Fatalf("an unknown scheme should fail with no driver registered: %v", cause(err))
+	}
+	_, err = Open(context.Background(), "awskms://alias/rhizome?region=us-east-1", NewFileStore(t.TempDir()))
+	if strings.Contains(cause(err), "no driver registered") {
+		t.Fatalf("awskms keeper not registered: %v", cause(err))
 	}
 }
