@@ -431,3 +431,108 @@ func TestCancelAcrossProcesses(t *testing.T) {
 		t.Errorf("run after the worker returned: %s %q", got.State, got.Error)
 	}
 }
+
+// TestRecoverQueuedRunOfDeadWorker: a worker killed after River handed it a
+// job (the job is marked running) but before it marked the run running
+// left the run queued with nothing to run it. On SQLite, Start frees such a
+// job at once (one process works the file); on Postgres, once it has been
+// running longer than the run's timeout plus a grace period (another live
+// worker may hold a fresher one, which stays).
+func TestRecoverQueuedRunOfDeadWorker(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		st, opt := b.open(t)
+		ctx := context.Background()
+		dead := start(t, opt) // Queue false: nothing works the queue
+		stuck := enqueue(t, dead, jobs.Request{ProductID: "dp.a"})
+		held := enqueue(t, dead, jobs.Request{ProductID: "dp.b"})
+
+		db := st.(interface{ DB() *sql.DB }).DB()
+		markRunning := func(runID string, attemptedAt time.Time) {
+			t.Helper()
+			var (
+				res sql.Result
+				err error
+			)
+			if b.name == "sqlite" {
+				res, err = db.Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = ? WHERE args ->> 'run_id' = ?`,
+					attemptedAt.UTC().Format(time.RFC3339Nano), runID)
+			} else {
+				res, err = db.Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE args ->> 'run_id' = $2`,
+					attemptedAt, runID)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				t.Fatalf("marked %d River jobs running, want 1", n)
+			}
+		}
+		if b.name == "sqlite" {
+			markRunning(stuck.ID, time.Now())
+		} else {
+			// Past the default timeout (4h) and the grace period (5m), short
+			// of River's own rescue (after 5h).
+			markRunning(stuck.ID, time.Now().Add(-4*time.Hour-30*time.Minute))
+			// A job a live worker fetched a moment ago: not evidence.
+			markRunning(held.ID, time.Now())
+		}
+		if got := riverStates(t, st)[stuck.ID]; got != "running" {
+			t.Fatalf("River job of the stuck run is %q, want running", got)
+		}
+
+		var (
+			mu  sync.Mutex
+			ran = map[string]int{}
+		)
+		opt.Queue = true
+		opt.Runner = func(ctx context.Context, run *rhizome.Run, log func(level, msg string)) (jobs.RunResult, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			ran[run.ID]++
+			return jobs.RunResult{}, nil
+		}
+		start(t, opt)
+		r := waitRun(t, st, stuck.ID)
+		if r.State != rhizome.RunSucceeded {
+			t.Fatalf("stuck run after Start: %s %q; want succeeded", r.State, r.Error)
+		}
+		// The dead worker's attempt never reached the run: it does not count.
+		if r.Attempt != 1 {
+			t.Errorf("stuck run ran as attempt %d, want 1", r.Attempt)
+		}
+		// River records the job's end after the run's (asynchronously).
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			got := riverStates(t, st)[stuck.ID]
+			if got == "completed" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("River job of the stuck run is %q, want completed", got)
+			}
+		}
+
+		if b.name == "sqlite" {
+			// Both were dead at Start on SQLite.
+			if r := waitRun(t, st, held.ID); r.State != rhizome.RunSucceeded {
+				t.Errorf("run %s after Start: %s %q; want succeeded", held.ID, r.State, r.Error)
+			}
+		} else {
+			time.Sleep(200 * time.Millisecond) // ten poll intervals
+			r, err := st.GetRun(ctx, held.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.State != rhizome.RunQueued {
+				t.Errorf("run whose job was fetched a moment ago is %s, want queued (its worker may be alive)", r.State)
+			}
+			if got := riverStates(t, st)[held.ID]; got != "running" {
+				t.Errorf("River job fetched a moment ago is %q, want running (left alone)", got)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ran[stuck.ID] != 1 {
+			t.Errorf("stuck run executed %d times, want once", ran[stuck.ID])
+		}
+	})
+}

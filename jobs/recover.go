@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/rhizome-mesh/rhizome"
@@ -49,6 +51,9 @@ func (s *Scheduler) recover(ctx context.Context, atStart bool) error {
 		if err := s.requeueOrphans(ctx); err != nil {
 			return err
 		}
+	}
+	if err := s.releaseStuck(ctx, atStart); err != nil {
+		return err
 	}
 	for _, r := range dead {
 		var marked *rhizome.Run
@@ -143,4 +148,106 @@ func (s *Scheduler) requeueOrphans(ctx context.Context) error {
 		}
 		opt.After = next
 	}
+}
+
+// stuckReleaser is a queue that can list the jobs marked running and hand
+// back the ones a dead worker held.
+type stuckReleaser interface {
+	// runningJobs returns the run jobs marked running.
+	runningJobs(ctx context.Context) ([]*rivertype.JobRow, error)
+	// release makes a job marked running available again, as River does
+	// with a job its worker gave back at shutdown: the attempt the dead
+	// worker began does not count. It reports false if the job was no
+	// longer running.
+	release(ctx context.Context, j *rivertype.JobRow) (bool, error)
+}
+
+// releaseStuck makes the queued runs whose job a dead worker left running
+// runnable again. River marks a job running when a worker fetches it, and
+// the worker then marks the run running (claim); a worker killed between
+// the two left the run queued with nothing to run it until River rescued
+// the job (after RescueStuckJobsAfter: hours). Such a job is dead by the
+// evidence isDead weighs: at Start on SQLite any job marked running, on
+// Postgres (and later on SQLite) one running longer than its run's timeout
+// plus recoverGrace.
+//
+// Runs that are running are not touched here (recover fails them), nor are
+// finished or unknown runs (their job cancels itself when it runs).
+func (s *Scheduler) releaseStuck(ctx context.Context, atStart bool) error {
+	rq, ok := s.q.(stuckReleaser)
+	if !ok {
+		return nil
+	}
+	jobs, err := rq.runningJobs(ctx)
+	if err != nil {
+		return rhizome.Wrap(err, "jobs: list running jobs")
+	}
+	for _, j := range jobs {
+		if !s.isDead(j, atStart) {
+			continue
+		}
+		var args runArgs
+		if err := unmarshalArgs(j, &args); err != nil || args.RunID == "" {
+			continue
+		}
+		r, err := s.store.GetRun(ctx, args.RunID)
+		switch {
+		case rhizome.Code(err) == rhizome.ENotFound:
+			continue
+		case err != nil:
+			return rhizome.Wrap(err, "jobs: release the job of run %s", args.RunID)
+		case r.State != rhizome.RunQueued:
+			continue
+		}
+		released, err := rq.release(ctx, j)
+		if err != nil {
+			return rhizome.Wrap(err, "jobs: release the job of run %s", r.ID)
+		}
+		if released {
+			s.log.Warn("jobs: released the job of a queued run that a dead worker held", "run", r.ID, "product", r.ProductID, "job", j.ID)
+		}
+	}
+	return nil
+}
+
+func (q *riverQueue[TTx]) runningJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
+	var out []*rivertype.JobRow
+	params := river.NewJobListParams().Kinds(runArgs{}.Kind()).States(rivertype.JobStateRunning).First(500)
+	for {
+		res, err := q.client.JobList(ctx, params)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res.Jobs...)
+		if len(res.Jobs) < 500 || res.LastCursor == nil {
+			return out, nil
+		}
+		params = params.After(res.LastCursor)
+	}
+}
+
+func (q *riverQueue[TTx]) release(ctx context.Context, j *rivertype.JobRow) (bool, error) {
+	// Only if still running (the update is conditional on it): a job that
+	// was finished or rescued meanwhile is left as it is.
+	p := riverdriver.JobSetStateInterrupted(j.ID, time.Now(), max(j.Attempt-1, 0), nil)
+	rows, err := q.client.Driver().GetExecutor().JobSetStateIfRunningMany(ctx, &riverdriver.JobSetStateIfRunningManyParams{
+		ID:              []int64{p.ID},
+		Attempt:         []*int{p.Attempt},
+		ErrData:         [][]byte{p.ErrData},
+		FinalizedAt:     []*time.Time{p.FinalizedAt},
+		MetadataDoMerge: []bool{p.MetadataDoMerge},
+		MetadataUpdates: [][]byte{p.MetadataUpdates},
+		ScheduledAt:     []*time.Time{p.ScheduledAt},
+		Schema:          q.client.Schema(),
+		State:           []rivertype.JobState{p.State},
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rows {
+		if r.ID == j.ID && r.State == rivertype.JobStateAvailable {
+			return true, nil
+		}
+	}
+	return false, nil
 }

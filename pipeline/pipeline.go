@@ -249,9 +249,14 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 		if err := sess.Register(ctx, in.name, src); err != nil {
 			return res, rhizome.Wrap(err, "loading input port %s", in.name)
 		}
-		n, err := sess.RowCount(ctx, in.name)
-		if err != nil {
-			return res, err
+		// An input without declared columns is a view over its files: a
+		// count may read them again, so take the connector's count when it
+		// has one (RowCount keeps the rest cheap where it can).
+		n := in.staged.Rows
+		if n < 0 || len(src.Columns) > 0 {
+			if n, err = sess.RowCount(ctx, in.name); err != nil {
+				return res, err
+			}
 		}
 		res.RowsIn += n
 		names = append(names, in.name)
@@ -263,7 +268,10 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 	file, line := manifestPos(dp)
 	models := make([]duckdb.Model, len(dp.Pipeline.Models))
 	for i, m := range dp.Pipeline.Models {
-		models[i] = duckdb.Model{Name: m.Name, SQL: m.SQL, File: file, Line: line}
+		// The output model is exported once: as a view, the export is its
+		// only pass over the data (a merge reads it twice: a table).
+		view := m.Name == dp.Pipeline.OutputModel() && dp.Pipeline.Mode != "merge"
+		models[i] = duckdb.Model{Name: m.Name, SQL: m.SQL, File: file, Line: line, View: view}
 	}
 	logf("info", fmt.Sprintf("transform: %d models", len(models)))
 	if err := sess.RunModels(ctx, models, names); err != nil {

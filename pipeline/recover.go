@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/metastore"
@@ -20,10 +21,15 @@ import (
 //
 // The product's table is the one for its current version, and the run's
 // version too when that names another major (the product may have moved
-// on since). A table that does not exist yet has nothing to clean. While
+// on since). For a table that does not exist yet, what a crashed first
+// publish left at its default location goes (table.RemoveOrphans). While
 // another run of the product is running, orphan removal is left for a
 // later recovery: that run may be uploading files it has not committed.
+// Nor are files modified since Recover began removed: the dead run's files
+// are older, and a run that starts after the check above writes newer ones.
 func (p *Pipeline) Recover(ctx context.Context, run *rhizome.Run) error {
+	// Wall time, as file mtimes are: not the pipeline's clock.
+	began := time.Now()
 	var errs []error
 	if run.ID != "" && filepath.Base(run.ID) == run.ID {
 		if err := os.RemoveAll(filepath.Join(p.opt.WorkDir, run.ID)); err != nil {
@@ -44,7 +50,7 @@ func (p *Pipeline) Recover(ctx context.Context, run *rhizome.Run) error {
 		errs = append(errs, err)
 	}
 	for _, ref := range refs {
-		removed, err := p.opt.Tables.RemoveOrphans(ctx, ref)
+		removed, err := p.opt.Tables.RemoveOrphans(ctx, ref, began)
 		switch {
 		case rhizome.Code(err) == rhizome.ENotFound:
 		case err != nil:

@@ -285,7 +285,7 @@ func TestEncryptedTable(t *testing.T) {
 			}
 
 			// Orphan removal must recognise the encrypted files as live.
-			if removed, err := e.cat.RemoveOrphans(ctx, ref); err != nil || len(removed) != 0 {
+			if removed, err := e.cat.RemoveOrphans(ctx, ref, time.Now()); err != nil || len(removed) != 0 {
 				t.Fatalf("RemoveOrphans removed %v (%v); want nothing", removed, err)
 			}
 
@@ -437,7 +437,7 @@ func TestEncryptionIsPerTable(t *testing.T) {
 	if err := os.WriteFile(p, []byte("left behind"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if removed, err := e.cat.RemoveOrphans(ctx, enc); err != nil || !cryptSameFiles(removed, []string{orphan}) {
+	if removed, err := e.cat.RemoveOrphans(ctx, enc, time.Now()); err != nil || !cryptSameFiles(removed, []string{orphan}) {
 		t.Fatalf("RemoveOrphans: %v %v; want %s", removed, err, orphan)
 	}
 	if n, err := e.scanRows(ctx, e.cat, enc); err != nil || n != 3 {

@@ -235,7 +235,7 @@ func TestConcurrentPublish(t *testing.T) {
 			// The losers left no data files or manifests behind. (A
 			// metadata.json that iceberg-go's SQL catalog wrote before
 			// losing the compare-and-swap may remain: RemoveOrphans.)
-			orphans, err := e.cat.RemoveOrphans(ctx, ref)
+			orphans, err := e.cat.RemoveOrphans(ctx, ref, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -365,7 +365,7 @@ func TestRemoveOrphans(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond) // older than "now" when cleaning
 
-			removed, err := e.cat.RemoveOrphans(ctx, ref)
+			removed, err := e.cat.RemoveOrphans(ctx, ref, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -382,9 +382,148 @@ func TestRemoveOrphans(t *testing.T) {
 			if n, _ := e.icebergRows(t, ref); n != 4 {
 				t.Errorf("iceberg-go reads %d rows after RemoveOrphans, want 4", n)
 			}
-			again, err := e.cat.RemoveOrphans(ctx, ref)
+			again, err := e.cat.RemoveOrphans(ctx, ref, time.Now())
 			if err != nil || len(again) != 0 {
 				t.Errorf("second RemoveOrphans: %v, %v", again, err)
+			}
+		})
+	}
+}
+
+// TestRemoveOrphansKeepsNewFiles: an unreferenced file modified at or
+// after the cutoff may be another worker's upload for a publish it has not
+// committed yet; it stays, and an older one goes.
+func TestRemoveOrphansKeepsNewFiles(t *testing.T) {
+	for _, b := range []backend{{"sqlite", "file"}, {"postgres", "s3"}} {
+		t.Run(b.String(), func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, b)
+			ref := Ref{"support", "tickets_v1"}
+			e.publish(t, ref, Replace, nil, people(0, 2))
+
+			tbl, err := e.cat.cat.LoadTable(ctx, ref.ident())
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsys, err := tbl.FS(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, ok := fsys.(iceio.MkdirAllIO); ok && b.storage == "file" {
+				if err := m.MkdirAll(tbl.Location() + "/data"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write := func(name string) string {
+				t.Helper()
+				loc := tbl.Location() + "/data/" + name
+				if err := fsys.(iceio.WriteFileIO).WriteFile(loc, []byte("an upload")); err != nil {
+					t.Fatal(err)
+				}
+				return loc
+			}
+			old := write("20260101T000000Z-crashed-00000.parquet")
+			// Stores may keep whole seconds: a second apart, the two
+			// files' times differ.
+			time.Sleep(1100 * time.Millisecond)
+			fresh := write("20260101T000001Z-uploading-00000.parquet")
+			// The cutoff is the fresh file's own time: "at" the cutoff
+			// stays. (iceberg-go's own cutoff falls a little later, so the
+			// file is a candidate and RemoveOrphans' recheck must keep it.)
+			f, err := fsys.Open(fresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := f.Stat()
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cutoff := info.ModTime()
+
+			removed, err := e.cat.RemoveOrphans(ctx, ref, cutoff)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, ok := localPath(old); ok {
+				old = p
+			}
+			if p, ok := localPath(fresh); ok {
+				fresh = p
+			}
+			if !slices.Equal(removed, []string{old}) {
+				t.Errorf("removed %v, want [%s]", removed, old)
+			}
+			files := e.files(t)
+			if slices.Contains(files, old) {
+				t.Errorf("old orphan %s is still there", old)
+			}
+			if !slices.Contains(files, fresh) {
+				t.Errorf("fresh file %s was removed; files: %v", fresh, files)
+			}
+			if n, _ := e.icebergRows(t, ref); n != 2 {
+				t.Errorf("iceberg-go reads %d rows after RemoveOrphans, want 2", n)
+			}
+			// Once the cutoff passes it, the fresh file goes too.
+			again, err := e.cat.RemoveOrphans(ctx, ref, time.Now().Add(time.Second))
+			if err != nil || len(again) != 1 {
+				t.Errorf("RemoveOrphans after the cutoff passed: %v, %v; want the fresh file", again, err)
+			}
+		})
+	}
+}
+
+// TestRemoveOrphansOfUncreatedTable: a first publish that died before its
+// create committed left files at the table's default location while the
+// catalog has no table; RemoveOrphans removes the old ones, keeps new ones
+// (a concurrent first publish), and says ENotFound when nothing is there.
+func TestRemoveOrphansOfUncreatedTable(t *testing.T) {
+	for _, b := range []backend{{"sqlite", "file"}, {"postgres", "s3"}} {
+		t.Run(b.String(), func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, b)
+			ref := Ref{"support", "never_v1"}
+			if _, err := e.cat.RemoveOrphans(ctx, ref, time.Now()); rhizome.Code(err) != rhizome.ENotFound {
+				t.Fatalf("RemoveOrphans of a table with no files: %v, want ENotFound", err)
+			}
+			loc := strings.TrimSuffix(e.cat.props["warehouse"], "/") + "/support.db/never_v1"
+			fsys, err := iceio.LoadFS(e.cat.withIO(ctx), e.cat.props, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write := func(name string) string {
+				t.Helper()
+				f := loc + "/" + name
+				if m, ok := fsys.(iceio.MkdirAllIO); ok && b.storage == "file" {
+					if err := m.MkdirAll(f[:strings.LastIndex(f, "/")]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := fsys.(iceio.WriteFileIO).WriteFile(f, []byte("{}")); err != nil {
+					t.Fatal(err)
+				}
+				if p, ok := localPath(f); ok {
+					return p
+				}
+				return f
+			}
+			old := write("metadata/00000-crashed.metadata.json")
+			time.Sleep(1100 * time.Millisecond) // stores may keep whole seconds
+			cutoff := time.Now()
+			time.Sleep(1100 * time.Millisecond)
+			fresh := write("metadata/00000-creating.metadata.json")
+
+			removed, err := e.cat.RemoveOrphans(ctx, ref, cutoff)
+			if err != nil || !slices.Equal(removed, []string{old}) {
+				t.Fatalf("RemoveOrphans: %v %v; want [%s]", removed, err, old)
+			}
+			removed, err = e.cat.RemoveOrphans(ctx, ref, cutoff)
+			if rhizome.Code(err) != rhizome.ENotFound || len(removed) != 0 {
+				t.Errorf("again: %v %v; want nothing, ENotFound (the fresh file %s stays)", removed, err, fresh)
+			}
+			removed, err = e.cat.RemoveOrphans(ctx, ref, time.Now().Add(time.Second))
+			if err != nil || !slices.Equal(removed, []string{fresh}) {
+				t.Errorf("after the cutoff passed: %v %v; want [%s]", removed, err, fresh)
 			}
 		})
 	}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -61,7 +63,9 @@ type PublishRequest struct {
 
 // Publish commits the files as one new snapshot of the table, creating the
 // namespace and the table (its schema from the files) on first publish.
-// The files are copied into the table's data directory under new names;
+// The files are copied into the table's data directory under new names
+// (hard-linked instead when the table is a plain local directory on the
+// files' filesystem: the caller's files are left in place either way);
 // readers see the table before or after, never a mix. New columns are
 // added to the schema; a missing column or a changed type is EConflict
 // (it needs a new major version). A concurrent publish to the table from
@@ -401,9 +405,9 @@ func sameColumns(a, b *arrow.Schema) bool {
 	})
 }
 
-// upload copies the local files into the table's data directory under
-// new names and returns the copies' locations; on error, the copies made
-// so far.
+// upload copies (or, for a local unencrypted table, hard-links) the local
+// files into the table's data directory under new names and returns the
+// copies' locations; on error, the copies made so far.
 func (c *Catalog) upload(ctx context.Context, fsys iceio.IO, tableLocation string, files []string) ([]string, error) {
 	wfs, ok := fsys.(iceio.WriteFileIO)
 	if !ok {
@@ -417,11 +421,54 @@ func (c *Catalog) upload(ctx context.Context, fsys iceio.IO, tableLocation strin
 		}
 		dst := fmt.Sprintf("%s-%05d.parquet", prefix, i)
 		done = append(done, dst)
+		if linked, err := linkLocal(fsys, dst, src); err != nil {
+			return done, fmt.Errorf("link %s to %s: %w", src, dst, err)
+		} else if linked {
+			continue
+		}
 		if err := copyTo(wfs, dst, src); err != nil {
 			return done, fmt.Errorf("copy %s to %s: %w", src, dst, err)
 		}
 	}
 	return done, nil
+}
+
+// linkLocal hard-links src to dst when dst is a plain local file (a
+// file:// location whose IO does not encrypt) on src's filesystem, so a
+// local lake gets the file without copying its bytes. The caller's file
+// stays where it is; both names share the (immutable) data. It reports
+// false, with no error, when it cannot link (another scheme, an encrypting
+// IO, another filesystem, a filesystem without hard links): then the
+// caller copies.
+func linkLocal(fsys iceio.IO, dst, src string) (bool, error) {
+	if _, enc := fsys.(*cryptIO); enc || !strings.HasPrefix(dst, "file://") {
+		return false, nil
+	}
+	u, err := url.Parse(dst)
+	if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" {
+		return false, nil
+	}
+	local := filepath.FromSlash(u.Path)
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		return false, nil // let the copy through the IO report it
+	}
+	if err := os.Link(src, local); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return false, err // never replace a file in the lake
+		}
+		return false, nil // EXDEV, EPERM, no hard links: copy instead
+	}
+	// The table's IO must find the link at dst (it maps URIs to paths on
+	// its own); if it does not, undo the link and copy through the IO.
+	if f, err := fsys.Open(dst); err == nil {
+		fi, serr := f.Stat()
+		f.Close()
+		if si, err := os.Stat(src); serr == nil && err == nil && os.SameFile(fi, si) {
+			return true, nil
+		}
+	}
+	os.Remove(local)
+	return false, nil
 }
 
 func copyTo(wfs iceio.WriteFileIO, dst, src string) error {

@@ -11,6 +11,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	iceio "github.com/apache/iceberg-go/io"
@@ -212,28 +214,135 @@ func (c *Catalog) Expire(ctx context.Context, ref Ref, olderThan time.Time, keep
 
 // RemoveOrphans deletes the files under the table's location that no
 // snapshot references (what a crashed publish left behind) and returns
-// their locations. Publishes from this process wait; run it when no other
-// process is publishing to the table.
-func (c *Catalog) RemoveOrphans(ctx context.Context, ref Ref) ([]string, error) {
+// their locations. Files modified at or after olderThan stay, referenced or
+// not (the file's mtime locally, the blob's ModTime on S3): another process
+// may be uploading files for a publish it has not committed yet, so pass a
+// moment before which every such publish is known to have ended (or
+// failed). Publishes from this process wait.
+func (c *Catalog) RemoveOrphans(ctx context.Context, ref Ref, olderThan time.Time) ([]string, error) {
 	ctx = c.withIO(ctx)
 	unlock := c.lock(ref)
 	defer unlock()
 	tbl, err := c.load(ctx, ref)
+	if rhizome.Code(err) == rhizome.ENotFound {
+		return c.removeUncreated(ctx, ref, olderThan, err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	res, err := tbl.DeleteOrphanFiles(ctx, icetable.WithFilesOlderThan(0))
+	fsys, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, rhizome.Wrap(err, "table %s: remove orphan files", ref)
 	}
-	removed := res.DeletedFiles
-	for i, f := range removed {
-		if p, ok := localPath(f); ok {
-			removed[i] = p
+	// iceberg-go takes an age and measures it from its own clock, read a
+	// little later than ours: its cutoff may fall just after olderThan. So
+	// each candidate's time is checked again before it is deleted.
+	var (
+		keptMu sync.Mutex
+		kept   = map[string]bool{}
+	)
+	remove := func(loc string) error {
+		if !modifiedBefore(fsys, loc, olderThan) {
+			keptMu.Lock()
+			kept[loc] = true
+			keptMu.Unlock()
+			return nil
 		}
+		return fsys.Remove(loc)
+	}
+	res, err := tbl.DeleteOrphanFiles(ctx, icetable.WithFilesOlderThan(max(time.Since(olderThan), 0)),
+		icetable.WithDeleteFunc(remove))
+	if err != nil {
+		return nil, rhizome.Wrap(err, "table %s: remove orphan files", ref)
+	}
+	removed := make([]string, 0, len(res.DeletedFiles))
+	for _, f := range res.DeletedFiles {
+		if kept[f] {
+			continue
+		}
+		if p, ok := localPath(f); ok {
+			f = p
+		}
+		removed = append(removed, f)
 	}
 	slices.Sort(removed)
 	return removed, nil
+}
+
+// removeUncreated deletes what a crashed first publish left at the
+// table's default location (<warehouse>/<namespace>.db/<name>) when the
+// catalog has no such table: the metadata file of a create that never
+// committed, uploaded data files. No snapshot can reference them; the
+// cutoff keeps a concurrent first publish's files. With nothing there it
+// returns notFound, the table's ENotFound.
+func (c *Catalog) removeUncreated(ctx context.Context, ref Ref, olderThan time.Time, notFound error) ([]string, error) {
+	loc := strings.TrimSuffix(c.props["warehouse"], "/") + "/" + ref.Namespace + ".db/" + ref.Name
+	fsys, err := iceio.LoadFS(ctx, c.props, loc)
+	if err != nil {
+		return nil, rhizome.Wrap(err, "table %s: remove orphan files", ref)
+	}
+	l, ok := fsys.(iceio.ListableIO)
+	if !ok {
+		return nil, notFound
+	}
+	var old []string
+	err = l.WalkDir(loc, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if mt := info.ModTime(); !mt.IsZero() && mt.Before(olderThan) {
+			old = append(old, p)
+		}
+		return nil
+	})
+	if err != nil && !onlyNotExist(err) {
+		return nil, rhizome.Wrap(err, "table %s: list the files of a table never created", ref)
+	}
+	if len(old) == 0 {
+		return nil, notFound
+	}
+	var removed []string
+	var errs []error
+	for _, f := range old {
+		if err := fsys.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		if p, ok := localPath(f); ok {
+			f = p
+		}
+		removed = append(removed, f)
+	}
+	slices.Sort(removed)
+	if len(errs) > 0 {
+		return removed, rhizome.Wrap(errors.Join(errs...), "table %s: remove orphan files", ref)
+	}
+	return removed, nil
+}
+
+// modifiedBefore reports whether the file at loc was last modified before
+// t. A file it cannot stat, or whose time is unknown, counts as new: it
+// is kept.
+func modifiedBefore(fsys iceio.IO, loc string, t time.Time) bool {
+	if c, ok := fsys.(*cryptIO); ok {
+		// The storage's own file: opening it through cryptIO would decrypt
+		// it, and an orphan may be no valid ciphertext (half an upload).
+		fsys, loc = c.inner, plainLocation(loc)
+	}
+	f, err := fsys.Open(loc)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	return err == nil && !info.ModTime().IsZero() && info.ModTime().Before(t)
 }
 
 // onlyNotExist reports whether err is made only of "file does not exist"

@@ -1,10 +1,12 @@
 // Package duckdb owns Rhizome's embedded SQL engine: an in-memory DuckDB
 // database per transform run, locked into a sandbox that reaches only the
-// run's own directories. It loads declared inputs into tables (checking
-// them against their declared schema), vets user SQL against an allowlist
-// (one SELECT, only declared tables, no table functions, files or URLs),
-// runs dbt-style models, derives column lineage from DuckDB's own parser,
-// and exports tables to Parquet.
+// run's own directories. It loads inputs with a declared schema into
+// tables (checking them against it) and maps inputs with an inferred one
+// as views over their files, vets user SQL against an allowlist (one
+// SELECT, only declared tables, no table functions, files or URLs), runs
+// dbt-style models (as tables, or views for one read once), derives
+// column lineage from DuckDB's own parser, and exports tables and views
+// to Parquet.
 //
 // It is the only package that imports duckdb-go (a large cgo library);
 // everything it exposes is plain Go. Where inputs come from (connectors),
@@ -174,6 +176,10 @@ type Session struct {
 	// lineage of the models RunModels created, resolved to inputs, by
 	// lower-case model name then column name.
 	models map[string]map[string][]ColumnRef
+	// models RunModels created as views, by lower-case name.
+	views map[string]viewModel
+	// the sources of the inputs Register made views, by lower-case name.
+	scans map[string]Source
 }
 
 // Session opens a dedicated connection and verifies that the sandbox holds
@@ -235,8 +241,18 @@ ORDER BY ordinal_position`, table)
 	return cols, nil
 }
 
-// RowCount counts a table's rows.
+// RowCount counts a table's rows. For an input Register made a view over
+// plain CSV files it counts their lines instead of parsing them (see
+// countCSV); otherwise a view is read in full.
 func (s *Session) RowCount(ctx context.Context, table string) (int64, error) {
+	s.mu.Lock()
+	src, isScan := s.scans[strings.ToLower(table)]
+	s.mu.Unlock()
+	if isScan {
+		if n, ok := s.countCSV(ctx, src); ok {
+			return n, nil
+		}
+	}
 	var n int64
 	if err := s.conn.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(table)).Scan(&n); err != nil {
 		return 0, s.tableErr(err, table, "counting rows of %s", table)
@@ -244,8 +260,10 @@ func (s *Session) RowCount(ctx context.Context, table string) (int64, error) {
 	return n, nil
 }
 
-// ExportParquet writes a table to one zstd Parquet file at path, which must
-// lie in an allowed directory. It writes to a temporary name and renames, so
+// ExportParquet writes a table (or view) to one zstd Parquet file at path,
+// which must lie in an allowed directory, in one COPY: rows is the count
+// COPY returns, so the data is not scanned twice. A view is computed here,
+// streamed from its sources into the file. It writes to a temporary name and renames, so
 // a failed export leaves nothing at path (DuckDB leaves a partial file).
 func (s *Session) ExportParquet(ctx context.Context, table, path string) (rows, bytes int64, err error) {
 	if !s.e.allowed(path) {
@@ -257,6 +275,13 @@ func (s *Session) ExportParquet(ctx context.Context, table, path string) (rows, 
 	q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)", quoteIdent(table), quoteLit(tmp))
 	if err := s.conn.QueryRowContext(ctx, q).Scan(&rows); err != nil {
 		os.Remove(tmp)
+		s.mu.Lock()
+		v, isView := s.views[strings.ToLower(table)]
+		s.mu.Unlock()
+		if isView {
+			// The model's rows are computed here: its errors are the model's.
+			return 0, 0, v.m.execError(ctx, v.path, err)
+		}
 		return 0, 0, s.tableErr(err, table, "exporting %s to Parquet", table)
 	}
 	if err := os.Rename(tmp, path); err != nil {

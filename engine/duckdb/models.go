@@ -21,11 +21,28 @@ type Model struct {
 	SQL  string
 	File string
 	Line int
+	// View creates the model as a view instead of a table: it is not
+	// materialised, and whatever reads it (a later model, ExportParquet)
+	// computes it. Use it for a model read once, such as the output model
+	// that is exported: the export is then the only pass over the data.
+	// Its SQL is checked and bound by RunModels as usual, but errors that
+	// only show when rows are computed (a failing cast, a malformed input
+	// row) surface when it is read; ExportParquet reports them as the
+	// model's, positioned in the manifest.
+	View bool
+}
+
+// viewModel is a model RunModels created as a view, for the errors of
+// its readers.
+type viewModel struct {
+	m    Model
+	path string
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// RunModels runs the models in order, each as CREATE TABLE <name> AS <sql>,
+// RunModels runs the models in order, each as CREATE TABLE <name> AS <sql>
+// (CREATE VIEW for a Model with View set),
 // after checking that its SQL is one SELECT reading only the allowed inputs
 // and earlier models. Errors are EInvalid with a Problem positioned in the
 // manifest at path pipeline.models[i].sql.
@@ -73,8 +90,20 @@ func (s *Session) RunModels(ctx context.Context, models []Model, allowed []strin
 			return rhizome.Invalid(fmt.Sprintf("model %s refused", m.Name), probs...)
 		}
 		// The SQL goes on its own line so DuckDB's "LINE n" is n-1 in the SQL.
-		if _, err := s.conn.ExecContext(ctx, "CREATE TABLE "+quoteIdent(m.Name)+" AS\n"+m.SQL); err != nil {
+		kind := "TABLE"
+		if m.View {
+			kind = "VIEW"
+		}
+		if _, err := s.conn.ExecContext(ctx, "CREATE "+kind+" "+quoteIdent(m.Name)+" AS\n"+m.SQL); err != nil {
 			return m.execError(ctx, path, err)
+		}
+		if m.View {
+			s.mu.Lock()
+			if s.views == nil {
+				s.views = map[string]viewModel{}
+			}
+			s.views[strings.ToLower(m.Name)] = viewModel{m, path}
+			s.mu.Unlock()
 		}
 		visible = append(visible, m.Name)
 		// Lineage is a by-product: a query it cannot follow still runs.

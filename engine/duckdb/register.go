@@ -50,16 +50,27 @@ var intOptions = map[string]bool{"skip": true}
 // types (STRUCT, MAP) are not declarable yet.
 var typeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])*$`)
 
-// Register loads src into a new table called name. The table is
-// materialised, so problems in the data surface here, as EInvalid errors
-// naming the file, row (the CSV line when DuckDB knows it), column and value.
+// Register makes src available as name.
+//
+// With declared Columns the data is loaded into a table, so problems in the
+// data surface here, as EInvalid errors naming the file, row (the CSV line
+// when DuckDB knows it), column and value.
+//
+// Without declared columns (the schema is inferred) name is a view over
+// the files: nothing is copied, and the models and the export read the
+// files directly, in one pass. The files are sniffed here, so a missing,
+// unreadable or malformed file is refused here; a malformed row beyond
+// what the sniffer samples surfaces when the view is read (as the error
+// of the model or export that reads it, naming the file and line). The
+// files must stay in place for the Session's life.
 func (s *Session) Register(ctx context.Context, name string, src Source) error {
 	if !identRE.MatchString(name) {
 		return rhizome.Errorf(rhizome.EInvalid, "input name %q is not a plain SQL name", name).
 			WithHint("use letters, digits and underscores, starting with a letter")
 	}
 	var exists bool
-	if err := s.conn.QueryRowContext(ctx, "SELECT count(*) > 0 FROM duckdb_tables() WHERE lower(table_name) = lower(?) AND NOT temporary", name).Scan(&exists); err != nil {
+	if err := s.conn.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower($1) AND NOT temporary)
+	+ (SELECT count(*) FROM duckdb_views() WHERE lower(view_name) = lower($1) AND NOT temporary AND NOT internal) > 0`, name).Scan(&exists); err != nil {
 		return rhizome.Wrap(err, "registering input %s", name)
 	}
 	if exists {
@@ -70,7 +81,16 @@ func (s *Session) Register(ctx context.Context, name string, src Source) error {
 		return err
 	}
 	if len(src.Columns) == 0 {
-		_, err := s.conn.ExecContext(ctx, "CREATE TABLE "+quoteIdent(name)+" AS SELECT * FROM "+scan)
+		// CREATE VIEW binds the scan: the sniffer reads the files now.
+		_, err := s.conn.ExecContext(ctx, "CREATE VIEW "+quoteIdent(name)+" AS SELECT * FROM "+scan)
+		if err == nil {
+			s.mu.Lock()
+			if s.scans == nil {
+				s.scans = map[string]Source{}
+			}
+			s.scans[strings.ToLower(name)] = src
+			s.mu.Unlock()
+		}
 		return s.loadErr(ctx, err, name, src)
 	}
 	return s.registerDeclared(ctx, name, src)
