@@ -101,3 +101,16 @@ func isJSON(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(ct)
 	return mt == "application/json"
 }
+
+// writeItems answers {"items": [...]} (an empty list, never null), or the
+// error.
+func writeItems[T any](s *Server, w http.ResponseWriter, r *http.Request, items []T, err error) {
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}

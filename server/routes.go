@@ -147,11 +147,7 @@ func (s *Server) handleDelete(kind rhizome.Kind) http.HandlerFunc {
 func (s *Server) handleHistory(kind rhizome.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		revs, err := s.store.History(r.Context(), kind, chi.URLParam(r, "id"))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"items": revs})
+		writeItems(s, w, r, revs, err)
 	}
 }
 
@@ -298,14 +294,7 @@ func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 		who = r.URL.Query().Get("principal")
 	}
 	toks, err := s.store.ListTokens(r.Context(), who)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if toks == nil {
-		toks = []rhizome.Token{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": toks})
+	writeItems(s, w, r, toks, err)
 }
 
 func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
@@ -340,12 +329,5 @@ func (s *Server) handlePrincipals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps, err := s.store.ListPrincipals(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if ps == nil {
-		ps = []rhizome.Principal{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": ps})
+	writeItems(s, w, r, ps, err)
 }

@@ -170,14 +170,7 @@ func (s *Server) handleRunLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	logs, err := s.store.RunLogs(r.Context(), id, after)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if logs == nil {
-		logs = []rhizome.RunLog{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": logs})
+	writeItems(s, w, r, logs, err)
 }
 
 func (s *Server) handleRunLineage(w http.ResponseWriter, r *http.Request) {
@@ -187,14 +180,7 @@ func (s *Server) handleRunLineage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	evs, err := s.store.LineageEvents(r.Context(), id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if evs == nil {
-		evs = []json.RawMessage{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": evs})
+	writeItems(s, w, r, evs, err)
 }
 
 func (s *Server) handleCancelRun(w http.ResponseWriter, r *http.Request) {
