@@ -79,7 +79,7 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store, reg 
 	}
 	lc := &lifecycle{store: store, tables: tables, cfg: cfg, ring: ring}
 	if !cfg.WorkerOnly {
-		if lc.spool, err = stream.Open(filepath.Join(cfg.DataDir, "spool"), cfg.Clock); err != nil {
+		if lc.spool, err = stream.OpenWith(filepath.Join(cfg.DataDir, "spool"), cfg.Clock, lc.publishedBy(ctx)); err != nil {
 			return nil, rhizome.Wrap(err, "opening the push spool")
 		}
 	}
@@ -238,6 +238,10 @@ func (lc *lifecycle) run(ctx context.Context, run *rhizome.Run, logf func(level,
 		logf("info", "no pushed batches are pending: an earlier run committed them")
 		return jobs.RunResult{}, nil
 	}
+	if run.Trigger != rhizome.TriggerPush && lc.spool != nil && lc.onlyStreams(ctx, run.ProductID) && lc.nothingPushed(ctx, run.ProductID) {
+		logf("info", "no pushed batches are pending: nothing to publish")
+		return jobs.RunResult{}, nil
+	}
 	res, err := lc.pipe.Run(ctx, run, logf)
 	if lc.spool != nil {
 		if err != nil {
@@ -326,6 +330,31 @@ func (lc *lifecycle) inputsPublished(ctx context.Context, dp *rhizome.DataProduc
 		}
 	}
 	return true
+}
+
+// publishedBy says whether a run committed a snapshot of its product's
+// current table (its run id is in the snapshot's properties).
+func (lc *lifecycle) publishedBy(ctx context.Context) func(productID, runID string) bool {
+	return func(productID, runID string) bool {
+		o, err := lc.store.Get(ctx, rhizome.KindDataProduct, productID)
+		if err != nil {
+			return false
+		}
+		var dp rhizome.DataProduct
+		if json.Unmarshal(o.Body, &dp) != nil {
+			return false
+		}
+		snaps, err := lc.tables.Snapshots(ctx, table.RefFor(productID, dp.CurrentVersion))
+		if err != nil {
+			return false
+		}
+		for _, s := range snaps {
+			if s.Properties["run-id"] == runID {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // timeoutOf is a product's run timeout: pipeline.timeout, else its
@@ -442,6 +471,25 @@ func (lc *lifecycle) refreshStreams(ctx context.Context) {
 		}
 	})
 	lc.flusher.SetPorts(ports)
+}
+
+// onlyStreams reports whether every input port of the product is a
+// stream port (so with nothing pushed there is no input at all).
+func (lc *lifecycle) onlyStreams(ctx context.Context, productID string) bool {
+	o, err := lc.store.Get(ctx, rhizome.KindDataProduct, productID)
+	if err != nil {
+		return false
+	}
+	var dp rhizome.DataProduct
+	if json.Unmarshal(o.Body, &dp) != nil || len(dp.InputPorts) == 0 {
+		return false
+	}
+	for _, p := range dp.InputPorts {
+		if p.Connector != streamconn.Name {
+			return false
+		}
+	}
+	return true
 }
 
 // nothingPushed reports whether none of the product's stream input ports

@@ -146,5 +146,17 @@ func TestPushE2E(t *testing.T) {
 	if len(snaps.Items) != 2 {
 		t.Errorf("snapshots: %d, want 2 appends", len(snaps.Items))
 	}
+	// A manual run with nothing pushed publishes nothing and succeeds.
+	var manual rhizome.Run
+	if code := call("POST", "/api/v1/products/dp.web.clicks/runs", "", "", nil, &manual); code != 202 {
+		t.Fatalf("manual run: %d", code)
+	}
+	for i := 0; i < 200 && !manual.State.Done(); i++ {
+		time.Sleep(50 * time.Millisecond)
+		call("GET", "/api/v1/runs/"+manual.ID, "", "", nil, &manual)
+	}
+	if manual.State != rhizome.RunSucceeded || manual.SnapshotID != 0 {
+		t.Fatalf("manual run with nothing pushed: %+v", manual)
+	}
 	client.CloseIdleConnections()
 }

@@ -102,6 +102,14 @@ func checkName(what, s string) error {
 // Open returns the spool rooted at root, creating it. Claims left by a
 // process that stopped mid-run go back to pending: their runs are dead.
 func Open(root string, clock rhizome.Clock) (*Spool, error) {
+	return OpenWith(root, clock, nil)
+}
+
+// OpenWith is Open, but a claim whose run did publish before the process
+// died (published says so) is committed rather than handed back: its
+// batches are in a snapshot already, and delivering them again would break
+// exactly-once.
+func OpenWith(root string, clock rhizome.Clock, published func(productID, runID string) bool) (*Spool, error) {
 	if clock == nil {
 		clock = rhizome.SystemClock{}
 	}
@@ -113,12 +121,19 @@ func Open(root string, clock rhizome.Clock) (*Spool, error) {
 	if err != nil {
 		return nil, rhizome.Errorf(rhizome.EInternal, "stream: %v", err)
 	}
-	runs := map[string]bool{}
+	runs := map[string]string{} // run -> product
 	for _, d := range left {
-		runs[filepath.Base(d)] = true
+		rel, _ := filepath.Rel(root, d)
+		runs[filepath.Base(d)] = strings.SplitN(filepath.ToSlash(rel), "/", 2)[0]
 	}
-	for run := range runs {
-		if err := s.Release(run); err != nil {
+	for run, product := range runs {
+		var err error
+		if published != nil && published(product, run) {
+			err = s.Commit(run)
+		} else {
+			err = s.Release(run)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -317,3 +317,34 @@ func TestOpenRecovers(t *testing.T) {
 		t.Errorf("after reopening: %v, %d rows, %v", names(files), rows, err)
 	}
 }
+
+// TestOpenCommitsPublishedClaims: a process that died after its run
+// published, but before it committed the claim, must not deliver the
+// batches again.
+func TestOpenCommitsPublishedClaims(t *testing.T) {
+	c := newClock()
+	s, root := open(t, c)
+	put(t, s, "b1", `{"a":1}`+"\n")
+	put(t, s, "b2", `{"a":2}`+"\n")
+	if _, err := s.Claim(product, port, "run_published"); err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	s2, err := stream.OpenWith(root, c, func(p, run string) bool {
+		asked = append(asked, p+"/"+run)
+		return run == "run_published"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0] != product+"/run_published" {
+		t.Fatalf("published asked about %v", asked)
+	}
+	files, rows, _, err := s2.Pending(product, port)
+	if err != nil || len(files) != 0 || rows != 0 {
+		t.Fatalf("a published claim went back to pending: %v %d %v", files, rows, err)
+	}
+	if b := put(t, s2, "b1", `{"a":1}`+"\n"); !b.Duplicate {
+		t.Fatal("a published batch was accepted again")
+	}
+}
