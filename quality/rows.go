@@ -78,19 +78,9 @@ func init() {
 			if err := needColumn(c); err != nil {
 				return Plan{}, err
 			}
-			lo, hasLo, err := argNumber(c, "min")
+			lo, hi, hasLo, hasHi, err := minMax(c, "range", "`min: 0`")
 			if err != nil {
 				return Plan{}, err
-			}
-			hi, hasHi, err := argNumber(c, "max")
-			if err != nil {
-				return Plan{}, err
-			}
-			if !hasLo && !hasHi {
-				return Plan{}, c.invalid("args", "range needs `min`, `max` or both", "add e.g. `min: 0`")
-			}
-			if hasLo && hasHi && lo > hi {
-				return Plan{}, c.invalid("args.min", fmt.Sprintf("min %g is more than max %g", lo, hi), "swap them")
 			}
 			return rowPlan(c, outside(quoteIdent(c.Column), lo, hi, hasLo, hasHi, true))
 		},
@@ -108,16 +98,9 @@ func init() {
 			if err := needColumn(c); err != nil {
 				return Plan{}, err
 			}
-			lo, hasLo, err := argNumber(c, "min")
+			lo, hi, hasLo, hasHi, err := minMax(c, "length", "`max: 255`")
 			if err != nil {
 				return Plan{}, err
-			}
-			hi, hasHi, err := argNumber(c, "max")
-			if err != nil {
-				return Plan{}, err
-			}
-			if !hasLo && !hasHi {
-				return Plan{}, c.invalid("args", "length needs `min`, `max` or both", "add e.g. `max: 255`")
 			}
 			return rowPlan(c, outside("length("+strCol(c)+")", lo, hi, hasLo, hasHi, false))
 		},
@@ -173,3 +156,21 @@ var formats = map[string]string{
 }
 
 func formatNames() []string { return []string{"date", "email", "timestamp", "uuid"} }
+
+// minMax reads a check's `min` and `max` arguments: at least one, and min
+// not above max.
+func minMax(c Check, typ, example string) (lo, hi float64, hasLo, hasHi bool, err error) {
+	if lo, hasLo, err = argNumber(c, "min"); err != nil {
+		return
+	}
+	if hi, hasHi, err = argNumber(c, "max"); err != nil {
+		return
+	}
+	switch {
+	case !hasLo && !hasHi:
+		err = c.invalid("args", typ+" needs `min`, `max` or both", "add e.g. "+example)
+	case hasLo && hasHi && lo > hi:
+		err = c.invalid("args.min", fmt.Sprintf("min %g is more than max %g", lo, hi), "swap them")
+	}
+	return
+}

@@ -289,7 +289,9 @@ func (c *checker) pipeline(v *rhizome.DataProduct) {
 
 func (c *checker) versions(v *rhizome.DataProduct) {
 	cur, err := parseSemver(v.CurrentVersion)
-	if err != nil {
+	// An empty current_version is the schema's problem (missing, or not a
+	// string such as an unquoted 1.0): say it once, there.
+	if err != nil && v.CurrentVersion != "" {
 		c.value("current_version", err)
 	}
 	seen := map[string]int{}

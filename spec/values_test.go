@@ -1,8 +1,11 @@
 package spec
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rhizome-mesh/rhizome"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -213,5 +216,18 @@ func TestCompareVersions(t *testing.T) {
 		if got := CompareVersions(tc.a, tc.b); got != tc.want {
 			t.Errorf("CompareVersions(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// TestUnquotedVersionIsOneProblem: `current_version: 1.0` is a number; the
+// author hears that once, not also that "" is not a version.
+func TestUnquotedVersionIsOneProblem(t *testing.T) {
+	_, err := Parse(File{Name: "p.yaml", Data: []byte("apiVersion: rhizome/v1\nkind: DataProduct\nid: dp.sales.x\nname: X\nowner_team: t\ndomain: sales\ncurrent_version: 1.0\nsensitivity_level: internal\n")})
+	var got []string
+	for _, p := range rhizome.ProblemsOf(err) {
+		got = append(got, p.String())
+	}
+	if len(got) != 1 || !strings.Contains(got[0], `quote it`) {
+		t.Fatalf("problems: %q", got)
 	}
 }
