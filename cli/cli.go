@@ -150,8 +150,19 @@ product', check it offline with 'rhizome validate', and apply it with
 		a.runCmd(), a.runsCmd(), a.logsCmd(), a.cancelCmd(), a.backfillCmd(),
 		a.snapshotsCmd(), a.lineageCmd(), a.connectorsCmd(), a.keysCmd(),
 	)
+	for _, c := range commands {
+		root.AddCommand(c(a))
+	}
 	return root
 }
+
+// commands are the command constructors that files register from init,
+// so that each area (quality, access, audit, ...) keeps its commands in its
+// own file.
+var commands []func(*app) *cobra.Command
+
+// register adds command constructors to the root (call it from init).
+func register(c ...func(*app) *cobra.Command) { commands = append(commands, c...) }
 
 // run adapts a command's code to cobra, marking that parsing is over.
 func (a *app) run(fn func(ctx context.Context, cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {

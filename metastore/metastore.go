@@ -70,6 +70,8 @@ type Reader interface {
 	// LineageEvents returns the OpenLineage events stored for a run, in
 	// the order they were stored, byte for byte.
 	LineageEvents(ctx context.Context, runID string) ([]json.RawMessage, error)
+
+	RecordReader
 }
 
 // Tx is a write transaction.
@@ -112,6 +114,8 @@ type Tx interface {
 	AppendRunLog(ctx context.Context, l rhizome.RunLog) error
 	// PutLineageEvent stores one OpenLineage RunEvent of a run.
 	PutLineageEvent(ctx context.Context, runID, eventType string, at time.Time, body json.RawMessage) error
+
+	RecordWriter
 }
 
 // RunListOptions filters and pages ListRuns. Empty fields do not filter.

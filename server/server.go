@@ -114,8 +114,13 @@ func (s *Server) routes() chi.Router {
 	r.Route("/api/v1", func(r chi.Router) {
 		// Public: editors fetch schemas, tools fetch the API description.
 		r.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+			doc, err := OpenAPIDocument()
+			if err != nil {
+				s.writeError(w, r, rhizome.Wrap(err, "merging the OpenAPI document"))
+				return
+			}
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(openAPI)
+			_, _ = w.Write(doc)
 		})
 		r.Get("/version", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"version": s.version})

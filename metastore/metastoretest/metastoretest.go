@@ -54,6 +54,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RunsInTx", testRunsInTx},
 		{"RunLogs", testRunLogs},
 		{"LineageEvents", testLineageEvents},
+		{"Records", testRecords},
+		{"RecordsList", testRecordsList},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
