@@ -113,6 +113,7 @@ type DataProduct struct {
 	DocumentationURL    string             `json:"documentation_url,omitempty"`
 	SLA                 SLA                `json:"sla,omitempty"`
 	QualityMetrics      map[string]float64 `json:"quality_metrics,omitempty"`
+	Quality             map[string]any     `json:"quality,omitempty"` // checks in the guide's syntax (quality.FromSpec)
 	CurrentVersion      string             `json:"current_version"`
 	PreviousVersions    []string           `json:"previous_versions,omitempty"`
 	SensitivityLevel    string             `json:"sensitivity_level"`

@@ -13,16 +13,24 @@
 //     an expiry.
 //
 // Owners (members of the product's owner team) and admins always read their
-// products. Columns are masked by their contract classification and the
-// policies in force; in a non-production environment PII is masked for
-// everyone but the owners (the guide's pii-masking policy).
+// products, unmasked in production. Other readers see the columns whose
+// contract classification is above their clearance masked, as the policies'
+// mask rules say (null by default). In a non-production environment PII is
+// masked for everyone, owners and admins included (the guide's pii-masking
+// policy). docs/access.md is the user's reference.
 //
 // It also owns access requests and grants (stored as metastore records in
 // the collections "access.request" and "access.grant").
+//
+// The decision code is ours rather than a policy engine's (OPA, Cedar,
+// casbin): the rules are few and fixed by the guide, the inputs are our own
+// manifests, and Decide must answer in microseconds from memory; masks are
+// DuckDB expressions, which no policy library produces.
 package access
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/rhizome-mesh/rhizome"
@@ -61,7 +69,15 @@ const (
 	MaskEmailDomain = "email_domain"
 	MaskYear        = "year"
 	MaskCustom      = "custom" // Column.Expr is a SQL expression over the column
+	// The guide's pii_masking methods besides hash and redact.
+	MaskTruncate = "truncate" // dates to the year, integers to the decade, text to its first letter
+	MaskTokenize = "tokenize" // a stable token: 'tok_' and 16 hex digits of the SHA-256
 )
+
+// MaskKinds lists the mask kinds a policy rule or pii_masking may name.
+func MaskKinds() []string {
+	return []string{MaskNull, MaskHash, MaskRedact, MaskLast4, MaskEmailDomain, MaskYear, MaskTruncate, MaskTokenize, MaskCustom}
+}
 
 // Column is what a subject sees of one column.
 type Column struct {
@@ -97,8 +113,76 @@ type Request struct {
 	Subject   Subject
 	ProductID string
 	// Columns the product has (from its current table schema), in order.
+	// When empty, the columns of the product's contract are used.
 	Columns []string
-	Via     string // ViaREST, ViaSQL, ...
+	// Types optionally gives each column's DuckDB type, so that masks keep
+	// it (null becomes CAST(NULL AS type)); the contract's physicalType is
+	// used for columns not in it.
+	Types map[string]string
+	Via   string // ViaREST, ViaSQL, ...
+}
+
+// Projection is the select list that applies the decision's column masks:
+// `expr AS "col", ...` over the product's columns, hidden columns left out.
+// Callers select it from the product's table and add RowFilter as WHERE.
+// It is "" when no column is visible (or the decision denies).
+func (d *Decision) Projection() string {
+	if d == nil || !d.Allow {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range d.Columns {
+		if c.Hidden {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.Expr)
+		b.WriteString(" AS ")
+		b.WriteString(QuoteIdent(c.Name))
+	}
+	return b.String()
+}
+
+// Masks maps each masked column to its mask kind (for audit entries).
+func (d *Decision) Masks() map[string]string {
+	if d == nil {
+		return nil
+	}
+	var m map[string]string
+	for _, c := range d.Columns {
+		if c.Mask != MaskNone || c.Hidden {
+			if m == nil {
+				m = map[string]string{}
+			}
+			if c.Hidden {
+				m[c.Name] = "hidden"
+			} else {
+				m[c.Name] = c.Mask
+			}
+		}
+	}
+	return m
+}
+
+// Err is nil when the decision allows, else an EForbidden error naming why,
+// with a hint at how to get access. Every interface refuses with it.
+func (d *Decision) Err(productID string) error {
+	if d != nil && d.Allow {
+		return nil
+	}
+	reason := "no decision"
+	if d != nil {
+		reason = d.Reason
+	}
+	return rhizome.Errorf(rhizome.EForbidden, "reading %s is not allowed: %s", productID, reason).
+		WithHint("request access: rhizome access request %s --purpose \"...\" --duration 30d", productID)
+}
+
+// QuoteIdent quotes a SQL identifier ("a""b").
+func QuoteIdent(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
 // Decider decides reads. *Service implements it.

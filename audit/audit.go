@@ -3,6 +3,60 @@
 // metastore (collection "audit"), verifiable end to end (`rhizome audit
 // verify`), exportable as JSON lines and queryable by product and
 // principal.
+//
+// # Writing entries
+//
+// Callers hold a Recorder (the server's *Log, Deps.Audit) and call Record
+// once per audited event, after the decision and, for reads, once the
+// rows are counted. Fill:
+//
+//   - Actor: the principal id (always).
+//   - Action: what happened, dotted and lower case: "data.read" (REST data
+//     API), "sql.query" (SQL over pgwire), "export", "access.request",
+//     "access.approve", "erasure", "retention.enforce", and for the
+//     server's mutating routes "<METHOD> <route pattern>" (e.g. "POST
+//     /api/v1/products/{id}/runs"), which the server records itself.
+//   - Via: the edge: "rest", "sql", "export", "cli", "scheduler".
+//   - ProductID: the product the event is about (indexed: `rhizome audit
+//     --product` finds it). A query touching several products sets
+//     ProductID to the first and lists them all in Products.
+//   - Columns: the columns returned; Query: the query text (SQL, or the
+//     REST path with its query string).
+//   - Decision: "allow" or "deny" (required); Reason: why, for a deny;
+//     PolicyIDs: the policies that decided; Masks: column -> mask
+//     applied; RowFilter: the row filter applied.
+//   - Rows: rows returned (0 for a deny).
+//   - Details: anything else, as JSON values (the erasure report...).
+//   - At: leave zero for the Log's clock.
+//
+// Seq, PrevHash and Hash are the Log's.
+//
+// # The chain
+//
+// Entry n (from 1) is stored as record "audit"/<n, zero-padded> with
+// Subject = Actor, ProductID, State = Decision and At indexed, and the
+// entry as its body. Its Hash is sha256(PrevHash || canonical JSON of the
+// entry with Hash empty), hex; entry 1's PrevHash is "". The chain's tip
+// is also kept in record "audit.head"/"head" so that removing the newest
+// entries is detected too. Verify walks the chain and names the first
+// position whose body was edited, that is missing, or that is out of
+// order.
+//
+// # Durability and throughput
+//
+// Record returns once its entry is committed: an audited read never
+// answers before its trace is durable. One writer goroutine appends:
+// it commits, in one transaction, every entry queued while the previous
+// transaction ran (group commit, up to MaxBatch): a lone Record costs one
+// transaction and waits for no timer, and under load the transactions
+// carry many entries each. The chain's tip is read inside the transaction
+// (SQLite serializes writers; on Postgres a concurrent appender from
+// another process makes one transaction fail serialization and retry), so
+// several processes can share a log.
+//
+// Why our own code: no Go library keeps a hash-chained log in a SQL
+// table we already run; the chain is a few dozen lines over the
+// metastore's records.
 package audit
 
 import (
@@ -37,3 +91,9 @@ type Entry struct {
 type Recorder interface {
 	Record(ctx context.Context, e Entry) error
 }
+
+// Decisions.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)

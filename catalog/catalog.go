@@ -145,6 +145,7 @@ func (c *Catalog) run(ctx context.Context, actor *rhizome.Principal, req rhizome
 		if len(docs) > 0 {
 			probs = append(probs, rhizome.ProblemsOf(spec.Check(docs, resolver{ctx, tx, deleted}))...)
 			probs = append(probs, connectorProblems(docs)...)
+			probs = append(probs, qualityProblems(ctx, tx, docs, deleted)...)
 		}
 		if len(probs) > 0 {
 			return invalid(probs)

@@ -39,6 +39,7 @@ which they use by default. It stops on Ctrl-C or SIGTERM.`,
 			cfg.Clock = rhizome.SystemClock{}
 			cfg.Stdout = a.stdout
 			cfg.Getenv = a.getenv
+			cfg.PGBestEffort = !cmd.Flags().Changed("pg-listen") // a busy default port only warns
 			err = server.Serve(ctx, cfg)
 			if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 				return nil // stopped by a signal: a clean exit
@@ -54,6 +55,10 @@ which they use by default. It stops on Ctrl-C or SIGTERM.`,
 	f.StringVar(&cfg.Warehouse, "warehouse", "", "default table location, file:///... or s3://bucket/prefix (default: <data>/lake)")
 	f.StringVar(&cfg.MasterKeyURL, "master-key", "", "master key wrapping the data keys of encrypted tables, a gocloud.dev/secrets URL (default: $RHIZOME_MASTER_KEY, else <data>/master.key, created once)")
 	f.BoolVar(&cfg.WorkerOnly, "worker", false, "run pipeline workers only, no REST API (more workers for a shared Postgres metastore)")
+	f.StringVar(&cfg.Environment, "environment", "production", "deployment environment; anything but production masks PII for every reader")
+	f.StringVar(&cfg.PGListen, "pg-listen", "127.0.0.1:5433", `address of the SQL endpoint (Postgres wire protocol, token as password); "" turns it off`)
+	f.StringVar(&cfg.PGTLSCert, "pg-tls-cert", "", "PEM certificate for the SQL endpoint; with --pg-tls-key, clients must use TLS")
+	f.StringVar(&cfg.PGTLSKey, "pg-tls-key", "", "PEM private key of --pg-tls-cert")
 	f.IntVar(&cfg.Workers, "workers", 2, "pipeline runs this process executes at once (processes sharing a Postgres metastore share one queue)")
 	return cmd
 }

@@ -76,6 +76,10 @@ type Options struct {
 	// process that died, after it is marked failed: the pipeline removes
 	// the files the run left behind.
 	OnRecover func(run *rhizome.Run)
+	// OnFinish, if set, is called after a worker records that a run ended
+	// for good (succeeded, failed or cancelled), with the final record:
+	// alerting hears of failed runs here.
+	OnFinish func(run *rhizome.Run)
 	// Registry, if set, receives the scheduler's metrics.
 	Registry *prometheus.Registry
 

@@ -219,6 +219,9 @@ func (s *Scheduler) finish(ctx context.Context, run *rhizome.Run, attempt, maxAt
 	}
 	if final != nil {
 		s.metrics.finished(final)
+		if s.opt.OnFinish != nil {
+			s.opt.OnFinish(cloneRun(final))
+		}
 	}
 	return nil
 }

@@ -2,8 +2,11 @@
 // "ingest -> transform -> serve" for one run. It stages every input port
 // through its connector, loads the staged files into a sandboxed DuckDB
 // session, runs the product's SQL models, writes the output model as
-// Parquet and publishes it as one new Iceberg snapshot, and records
-// OpenLineage events for the run. Scheduling, retries and run records
+// Parquet, runs the product's quality checks on it (the gate, gate.go: an
+// error-severity failure quarantines the data instead of publishing it),
+// publishes it as one new Iceberg snapshot, and records OpenLineage events
+// for the run. Check runs the same suite on demand on the current snapshot;
+// CheckFile runs a contract's checks on a local file, offline. Scheduling, retries and run records
 // belong to jobs (which calls Run); storage to table; SQL to engine/duckdb.
 package pipeline
 
@@ -20,10 +23,13 @@ import (
 	"time"
 
 	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/alert"
 	"github.com/rhizome-mesh/rhizome/connector"
 	"github.com/rhizome-mesh/rhizome/engine/duckdb"
 	"github.com/rhizome-mesh/rhizome/jobs"
 	"github.com/rhizome-mesh/rhizome/metastore"
+	"github.com/rhizome-mesh/rhizome/qreport"
+	"github.com/rhizome-mesh/rhizome/quality"
 	"github.com/rhizome-mesh/rhizome/spec"
 	"github.com/rhizome-mesh/rhizome/table"
 )
@@ -52,6 +58,12 @@ type Options struct {
 	// Spool holds the batches pushed to stream input ports (nil: this
 	// process receives no pushes, and stream inputs fail).
 	Spool connector.StreamSpool
+	// QuarantineDir keeps the output of runs the quality gate stopped, as
+	// <dir>/<product>/<run id>.parquet (default: "quarantine" next to
+	// WorkDir).
+	QuarantineDir string
+	// Alerts is told of failed checks and quarantines (nil: nobody).
+	Alerts alert.Observer
 }
 
 // Pipeline runs products.
@@ -293,18 +305,52 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 		return res, err
 	}
 	res.RowsOut = rows
+	// Quality gate: the product's checks on the exported output (a view
+	// over the one Parquet file: the models do not run again), before
+	// anything is published. The candidate would be published now, so a
+	// freshness check without a column measures from now.
+	if err := sess.Register(ctx, checkedTable, duckdb.Source{Format: "parquet", Paths: []string{outFile}}); err != nil {
+		return res, err
+	}
+	ref := table.RefFor(dp.ID, dp.CurrentVersion)
+	env := checkEnv{lastPublished: p.opt.Clock.Now(), baseline: ref, hasBaseline: true}
+	var current time.Time // the current snapshot's publish
+	if cur, err := p.opt.Tables.Current(ctx, ref); err == nil {
+		current = cur.Time
+	} else {
+		env.hasBaseline = false
+	}
+	checked, err := p.runChecks(ctx, sess, dp, inf, checkedTable, filepath.Join(work, "quality"), env, logf)
+	if err != nil {
+		return res, err
+	}
+	logReport(checked, logf)
 	schema, err := sess.Schema(ctx, out)
 	if err != nil {
 		return res, err
 	}
 	lineage, _ := sess.ColumnLineage(ctx, modelSQL(dp, dp.Pipeline.OutputModel()))
+	record := qreport.Record{RunID: run.ID, ProductID: dp.ID, Version: dp.CurrentVersion, Report: checked, Rows: rows, LastPublished: current}
+	if checked.Gate() == quality.GateQuarantine {
+		record.Quarantine = p.quarantinePath(dp.ID, run.ID)
+		if err := p.quarantine(outFile, record.Quarantine); err != nil {
+			return res, err
+		}
+		logf("error", fmt.Sprintf("quality gate: quarantined %d rows in %s; the current snapshot stays", rows, record.Quarantine))
+		record.At = p.opt.Clock.Now()
+		if err := qreport.Save(ctx, p.opt.Store, record); err != nil {
+			logf("warn", "storing quality results: "+err.Error())
+		}
+		yes := true
+		p.gateAlerts(ctx, dp, run.ID, checked, &yes)
+		return res, gateError(dp, checked, record.Quarantine)
+	}
 
 	// Publish: one atomic snapshot.
 	mode := table.Append
 	if dp.Pipeline.Mode != "append" {
 		mode = table.Replace
 	}
-	ref := table.RefFor(dp.ID, dp.CurrentVersion)
 	snap, err := p.opt.Tables.Publish(ctx, table.PublishRequest{
 		Ref: ref, Location: p.tableLocation(inf, ref, logf), Files: []string{outFile}, Mode: mode,
 		Encrypt: Encrypted(inf), ProductID: dp.ID,
@@ -315,6 +361,12 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 	}
 	res.SnapshotID = snap.ID
 	logf("info", fmt.Sprintf("published snapshot %d: %d rows", snap.ID, rows))
+	record.SnapshotID, record.At, record.LastPublished = snap.ID, p.opt.Clock.Now(), snap.Time
+	if err := qreport.Save(ctx, p.opt.Store, record); err != nil {
+		logf("warn", "storing quality results: "+err.Error())
+	}
+	no := false
+	p.gateAlerts(ctx, dp, run.ID, checked, &no)
 	p.emit(ctx, run.ID, lin.complete(p.opt.Clock.Now(), schema, lineage, rows, snap))
 	return res, nil
 }

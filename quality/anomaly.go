@@ -6,8 +6,8 @@ import (
 	"slices"
 )
 
-// Checks over history rather than data: anomaly; and drift, declared for
-// the catalogue but not implemented yet.
+// Checks over history rather than data: anomaly (a metric against its past
+// values); drift (drift.go) compares data with the previous snapshot.
 
 func init() {
 	Register(Type{
@@ -22,8 +22,13 @@ func init() {
 			"The metric is |x - median| / (1.4826 * MAD); 3.5 is the usual cut-off (Iglewicz and Hoaglin).",
 			"If the MAD is 0 (a flat history), any change is an infinite score and fails; no change scores 0.",
 			"History comes from RunOptions.History under the watched check's name, oldest first; it needs no scan.",
+			"A NaN or infinite metric in the run, or in the history, is not compared: NaN values in the history are dropped, and a non-finite metric fails.",
+			"Takes no `where`: filter the watched check instead.",
 		},
 		Compile: func(c Check, _ string) (Plan, error) {
+			if c.Where != "" {
+				return Plan{}, c.invalid("where", "an anomaly check reads another check's metric; it takes no filter", "put `where:` on the watched check")
+			}
 			ref, _ := argString(c, "check")
 			if ref == "" {
 				return Plan{}, c.invalid("args.check", "anomaly needs `check`: the name of the check whose metric it watches", "add e.g. `check: row_count`")
@@ -50,7 +55,15 @@ func init() {
 				if !ok {
 					return 0, "", fmt.Errorf("check %q has no metric in this run", ref)
 				}
-				h := opt.History[ref]
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					return 0, "", fmt.Errorf("check %q has a non-finite metric (%v) in this run", ref, x)
+				}
+				var h []float64
+				for _, v := range opt.History[ref] {
+					if !math.IsNaN(v) && !math.IsInf(v, 0) {
+						h = append(h, v)
+					}
+				}
 				if len(h) > int(window) {
 					h = h[len(h)-int(window):]
 				}
@@ -62,17 +75,6 @@ func init() {
 		},
 	})
 
-	for _, t := range []struct{ name, summary string }{
-		{"drift", "Distribution drift of a column between runs."},
-	} {
-		name := t.name
-		Register(Type{
-			Name: name, Kind: KindCustom, DefaultThreshold: "== 0", Summary: t.summary + " Not implemented yet.",
-			Compile: func(c Check, _ string) (Plan, error) {
-				return Plan{}, c.invalid("type", fmt.Sprintf("check type %s is not implemented yet", name), "remove the check for now")
-			},
-		})
-	}
 }
 
 // RobustZ is |x - median(h)| / (1.4826 * MAD(h)); 0 when x is the median

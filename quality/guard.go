@@ -9,8 +9,10 @@ import (
 
 // The guard is a light, engine-independent screen for SQL written by teams
 // (custom_sql queries and where filters). It refuses more than one
-// statement, comments, statements other than SELECT, and the functions and
-// FROM forms that read files or run SQL from strings. It is not a parser:
+// statement, comments, dollar- and E-quoted strings, statements other than
+// SELECT, the functions that read files or run SQL from strings, FROM
+// 'file' (and URLs), and table functions other than range,
+// generate_series and unnest. It runs at apply (Validate) with no engine. It is not a parser:
 // the caller must also vet the same SQL with duckdb.Session.CheckQuery,
 // and the engine's sandbox still stops any file access outside a run.
 
@@ -24,18 +26,33 @@ var deniedWords = map[string]bool{
 	"read_csv_auto": true, "read_json": true, "read_json_auto": true, "read_ndjson": true,
 	"read_ndjson_auto": true, "read_parquet": true, "parquet_scan": true, "sniff_csv": true,
 	"iceberg_scan": true, "delta_scan": true, "read_xlsx": true, "duckdb_settings": true,
+	"read_json_objects": true, "read_json_objects_auto": true, "read_ndjson_objects": true,
+	"parquet_metadata": true, "parquet_schema": true, "parquet_file_metadata": true, "parquet_kv_metadata": true,
+	"duckdb_secrets": true, "duckdb_extensions": true, "which_secret": true, "postgres_scan": true,
+	"postgres_query": true, "sqlite_scan": true, "mysql_scan": true, "st_read": true, "read_xlsx_auto": true,
+	"setvariable": true, "getvariable": true, "summarize": true, "describe": true, "show": true,
 }
+
+// tableFunctions are the table functions a check may call in FROM: they
+// make rows, they read nothing.
+var tableFunctions = map[string]bool{"range": true, "generate_series": true, "unnest": true}
 
 type token struct {
-	word string // lower-case word, or "" for punctuation
-	lit  bool   // a '...' string literal
-	ch   rune   // punctuation
+	word   string // lower-case word; a quoted identifier's text for quoted
+	quoted bool   // a "..." identifier
+	lit    bool   // a '...' string literal
+	ch     rune   // punctuation
 }
 
-// tokens splits SQL into words, string literals and punctuation.
+// tokens splits SQL into words, string literals and punctuation. It
+// refuses what could make it read the text differently from DuckDB:
+// comments, dollar-quoted and E'...' escape strings.
 func tokens(s string) ([]token, error) {
 	if !utf8.ValidString(s) {
 		return nil, fmt.Errorf("the SQL is not valid UTF-8")
+	}
+	if strings.ContainsRune(s, 0) {
+		return nil, fmt.Errorf("the SQL contains a NUL character")
 	}
 	var out []token
 	rs := []rune(s)
@@ -44,6 +61,9 @@ func tokens(s string) ([]token, error) {
 		switch {
 		case unicode.IsSpace(r):
 		case r == '\'' || r == '"':
+			if r == '\'' && len(out) > 0 && out[len(out)-1].word == "e" && !out[len(out)-1].quoted && (rs[i-1] == 'e' || rs[i-1] == 'E') {
+				return nil, fmt.Errorf("escape strings (E'...') are not allowed; write a plain '...' string")
+			}
 			j := i + 1
 			for ; j < len(rs); j++ {
 				if rs[j] == r {
@@ -60,14 +80,17 @@ func tokens(s string) ([]token, error) {
 			if r == '\'' {
 				out = append(out, token{lit: true})
 			} else {
-				out = append(out, token{word: "\x00ident"})
+				id := strings.ReplaceAll(string(rs[i+1:j]), `""`, `"`)
+				out = append(out, token{word: strings.ToLower(id), quoted: true})
 			}
 			i = j
 		case r == '-' && i+1 < len(rs) && rs[i+1] == '-', r == '/' && i+1 < len(rs) && rs[i+1] == '*':
 			return nil, fmt.Errorf("comments are not allowed")
+		case r == '$':
+			return nil, fmt.Errorf("$ is not allowed outside quotes (no dollar-quoted strings or parameters; quote a column name that has one)")
 		case r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
 			j := i
-			for j < len(rs) && (rs[j] == '_' || rs[j] == '$' || unicode.IsLetter(rs[j]) || unicode.IsDigit(rs[j])) {
+			for j < len(rs) && (rs[j] == '_' || unicode.IsLetter(rs[j]) || unicode.IsDigit(rs[j])) {
 				j++
 			}
 			out = append(out, token{word: strings.ToLower(string(rs[i:j]))})
@@ -79,27 +102,67 @@ func tokens(s string) ([]token, error) {
 	return out, nil
 }
 
-// screen refuses statement separators, denied words and FROM 'file'.
+// Words that end a FROM clause (or a join's table reference).
+var fromEnds = map[string]bool{
+	"where": true, "group": true, "order": true, "having": true, "limit": true, "offset": true, "qualify": true,
+	"window": true, "union": true, "except": true, "intersect": true, "select": true, "returning": true,
+}
+
+// screen refuses statement separators, denied words, FROM 'file' and
+// table functions that read (anything but range, generate_series and
+// unnest in a FROM clause).
 func screen(toks []token) error {
-	depth := 0
+	inFrom := []bool{false} // per parenthesis depth
+	expect := false         // a table reference comes next
 	for i, t := range toks {
+		next := token{}
+		if i+1 < len(toks) {
+			next = toks[i+1]
+		}
+		top := len(inFrom) - 1
 		switch {
 		case t.ch == ';':
 			return fmt.Errorf("only one statement is allowed (found ';')")
 		case t.ch == '(':
-			depth++
+			expect = false // a subquery or a parenthesised join
+			inFrom = append(inFrom, false)
 		case t.ch == ')':
-			depth--
-			if depth < 0 {
+			if top == 0 {
 				return fmt.Errorf("unbalanced parentheses")
+			}
+			inFrom = inFrom[:top]
+		case t.ch == ',':
+			expect = inFrom[top]
+		case t.ch == '.':
+			// a qualified name: the reference continues
+		case t.lit && expect:
+			return fmt.Errorf("reading a file by name is not allowed")
+		case t.quoted:
+			if next.ch == '(' && (deniedWords[t.word] || expect && !tableFunctions[t.word]) {
+				return fmt.Errorf("function %q is not allowed in a check", t.word)
+			}
+			if expect && next.ch != '.' {
+				expect = false
 			}
 		case deniedWords[t.word]:
 			return fmt.Errorf("%s is not allowed in a check", strings.ToUpper(t.word))
-		case (t.word == "from" || t.word == "join") && i+1 < len(toks) && toks[i+1].lit:
-			return fmt.Errorf("reading a file by name is not allowed")
+		case t.word == "from" || t.word == "join":
+			inFrom[top], expect = true, true
+		case t.word == "lateral" || t.word == "only":
+		case fromEnds[t.word]:
+			inFrom[top], expect = false, false
+		case t.word == "on" || t.word == "using":
+			expect = false
+		case t.word != "" && expect:
+			if next.ch == '(' && !tableFunctions[t.word] {
+				return fmt.Errorf("table function %s is not allowed: a check reads the checked table and tables registered with it, not files or URLs", t.word)
+			}
+			if next.ch != '.' {
+				expect = false
+			}
 		}
 	}
-	if depth != 0 {
+	if len(inFrom) != 1 {
 		return fmt.Errorf("unbalanced parentheses")
 	}
 	return nil
@@ -136,6 +199,9 @@ func guardExpr(e string) error {
 		return err
 	}
 	for _, t := range toks {
+		if t.quoted {
+			continue
+		}
 		switch t.word {
 		case "select", "from", "with", "union", "limit":
 			return fmt.Errorf("a filter is an expression; %s is not allowed", strings.ToUpper(t.word))

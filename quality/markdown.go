@@ -1,19 +1,22 @@
 package quality
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
 )
 
-// Markdown renders the check catalogue from the registry, for docs/checks.md.
+//go:embed guide.md
+var guide string
+
+// Markdown renders docs/quality-checks.md: the hand-written guide.md (check
+// sources, evaluation, metric definitions) and the catalogue from the
+// registry.
 func Markdown() string {
 	var b strings.Builder
-	b.WriteString("# Quality checks\n\n")
-	b.WriteString("<!-- Generated from the quality package's registry (quality.Markdown); do not edit. -->\n\n")
-	b.WriteString("Every check takes a `threshold` (`> 1000`, `< 1%`, `< 24 hours`; ODCS `mustBe...` keys in contracts), " +
-		"a `severity` (`error`, the default, quarantines the snapshot; `warn` publishes with a warning) and, where it reads rows, " +
-		"a `where` filter (a SQL boolean expression). All aggregate and row checks on a table run in one scan; row checks then " +
-		"sample up to N failing rows, with sensitive columns shown as `***`.\n\n")
+	b.WriteString(guide)
+	b.WriteString("Kinds: `aggregate` checks are a metric in the table's one scan; `row` checks count failing rows in that scan " +
+		"and sample them on failure; `custom` checks run their own query, read the columns, or read history.\n\n")
 	b.WriteString("| Type | Kind | Default threshold | Summary |\n|---|---|---|---|\n")
 	for _, t := range Types() {
 		def := t.DefaultThreshold
@@ -25,9 +28,12 @@ func Markdown() string {
 		fmt.Fprintf(&b, "| [`%s`](#%s) | %s | %s | %s |\n", t.Name, t.Name, t.Kind, def, escape(t.Summary))
 	}
 	for _, t := range Types() {
-		fmt.Fprintf(&b, "\n## %s\n\n%s\n\nKind: %s.", t.Name, t.Summary, t.Kind)
+		fmt.Fprintf(&b, "\n### %s\n\n%s\n\nKind: %s.", t.Name, t.Summary, t.Kind)
 		if as := aliasesOf(t.Name); len(as) > 0 {
 			fmt.Fprintf(&b, " Also spelt: `%s`.", strings.Join(as, "`, `"))
+		}
+		if t.DefaultThreshold != "" {
+			fmt.Fprintf(&b, " Default threshold: `%s`.", t.DefaultThreshold)
 		}
 		b.WriteString("\n")
 		if len(t.Fields) > 0 {

@@ -1,15 +1,29 @@
 // Package quality owns Rhizome's check catalogue: check types registered by
 // name (like database/sql drivers), checks read from the three places a team
 // declares them (product manifest, infrastructure manifest, ODCS contract),
-// and their execution against one DuckDB table. Every aggregate check on a
-// table compiles into one scan; row-level checks add a sample query only when
-// they fail; custom SQL runs on its own; schema checks read DESCRIBE.
+// their validation at apply (Validate, ReferencedProducts: no engine
+// needed), their execution against one DuckDB table (Run), and what a run
+// yields: a Report with a publish gate, JSON and JUnit XML, and the
+// product's quality metrics compared with its SLA (Metrics, CompareSLA).
+// docs/quality-checks.md is rendered from the registry (Markdown).
+//
+// Every aggregate and row check on a table compiles into one scan, with
+// identical aggregates computed once. Two tricks keep that scan close to a
+// bare read: uniqueness of an integer key is counted with a bitmap
+// (bitstring_agg, after a min/max probe) instead of a hash table, and row
+// checks with bounds (range, length, integer enums) read only min and max,
+// counting failing rows in a second query only when those say some fail.
+// Custom SQL, drift and referential lookups run their own queries; schema
+// checks read DESCRIBE.
 //
 // It does not decide what happens to a snapshot (the pipeline reads
-// Report.Gate), store history (the caller passes RunOptions.History) or vet
-// user SQL with the engine's parser: a light guard here refuses anything that
-// is not one SELECT, and the caller must also apply duckdb.Session.CheckQuery
-// to custom SQL and where filters before Run.
+// Report.Gate), store history or snapshots (the caller passes
+// RunOptions.History, Baseline, PreviousSchema, LastPublished), or parse
+// SQL: teams' SQL passes a small tokenizing guard here, written because
+// apply must refuse file and URL reads without starting an engine; the
+// caller must also apply duckdb.Session.CheckQuery to custom SQL and where
+// filters before Run. Statistics (robust z-score, PSI) are a few lines
+// each, so they are ours rather than a dependency.
 package quality
 
 import (
@@ -23,6 +37,7 @@ import (
 	"time"
 
 	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/internal/nearest"
 	"github.com/rhizome-mesh/rhizome/spec"
 )
 
@@ -156,13 +171,40 @@ type Plan struct {
 	// Derived evaluates after every other check, from their metrics (by
 	// check name); note explains a pass that was not evaluated.
 	Derived func(metrics map[string]float64, opt RunOptions) (metric float64, note string, err error)
+	// Eval runs its own queries (drift, schema_change): it gets the
+	// table's columns and the run's options; note explains a pass that
+	// measured nothing.
+	Eval func(ctx context.Context, e Env) (metric float64, samples []map[string]any, note string, err error)
+	// distinctKey is set by dupPlan for one key column: Run may replace
+	// the aggregate at distinctAt (count DISTINCT) with an exact bitmap
+	// count when the column is an integer with a small range.
+	distinctKey string
+	distinctAt  int
+	// screen, for a row check, is an aggregate that is true (or NULL)
+	// when no row in scope can fail, e.g. min(x) >= 0 for a range: the
+	// scan computes it instead of Aggregates[0], and the failing rows are
+	// counted in a second query only when it is false. screenFor builds
+	// it from the column's type, in Run.
+	screen    string
+	screenFor func(columnType string) string
+	// rowsAt is 1 + the index of the aggregate counting rows in scope
+	// (0: none), reported as Result.Rows.
+	rowsAt int
+}
+
+// Env is what Plan.Eval sees.
+type Env struct {
+	Q       Querier
+	Table   string // unquoted, as passed to Run
+	Columns []Column
+	Opt     RunOptions
 }
 
 // Column is one column from DESCRIBE.
 type Column struct {
-	Name     string
-	Type     string
-	Nullable bool
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Nullable bool   `json:"nullable,omitempty"`
 }
 
 var (
@@ -232,8 +274,7 @@ func typeNames() []string {
 func compile(c *Check, table string) (Type, Plan, error) {
 	t, ok := Lookup(c.Type)
 	if !ok {
-		return Type{}, Plan{}, c.invalid("type", fmt.Sprintf("unknown check type %q", c.Type),
-			"want one of "+strings.Join(typeNames(), ", "))
+		return Type{}, Plan{}, c.invalid("type", fmt.Sprintf("unknown check type %q", c.Type), nearest.Hint(c.Type, typeNames()))
 	}
 	c.Type = t.Name
 	if err := normalizeSeverity(c); err != nil {
@@ -293,15 +334,26 @@ func Validate(checks []Check, columns []string) []rhizome.Problem {
 			}
 			continue
 		}
-		if columns != nil {
-			for _, col := range c.allColumns() {
+		if columns != nil && c.Type != "schema" {
+			for i, col := range c.allColumns() {
+				field := "column"
+				if c.Column == "" || i > 0 {
+					field = fmt.Sprintf("columns[%d]", i-boolInt(c.Column != ""))
+				}
 				if !known[strings.ToLower(col)] {
-					probs = append(probs, c.problem("column", fmt.Sprintf("unknown column %q", col), "want one of "+strings.Join(columns, ", ")))
+					probs = append(probs, c.problem(field, fmt.Sprintf("unknown column %q", col), nearest.Hint(col, columns)))
 				}
 			}
 		}
 	}
 	return probs
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (c Check) allColumns() []string {
@@ -335,6 +387,13 @@ type RunOptions struct {
 	// LastPublished is the last publish time, for freshness checks that
 	// name no column.
 	LastPublished time.Time
+	// Baseline names a table or view in the same Querier holding the
+	// previous snapshot's data, for drift checks; "" means there is no
+	// previous snapshot (drift passes with a note).
+	Baseline string
+	// PreviousSchema is the previous snapshot's columns, for
+	// schema_change checks; nil means there is none (first publish).
+	PreviousSchema []Column
 }
 
 // quoteIdent quotes a column name; quoteTable also splits schema.table.

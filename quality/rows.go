@@ -2,6 +2,7 @@ package quality
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 )
@@ -24,9 +25,8 @@ func rowPlan(c Check, pred string) (Plan, error) {
 	if c.Threshold.IsDuration {
 		return Plan{}, c.invalid("threshold", fmt.Sprintf("%q is a duration; only a freshness check takes one", c.ThresholdText), `want e.g. "== 0" or "< 1%"`)
 	}
-	p := Plan{Aggregates: []string{agg(c, "count(*)", pred)}, FailRows: pred}
+	p := Plan{Aggregates: []string{agg(c, "count(*)", pred), agg(c, "count(*)", "")}, FailRows: pred, rowsAt: 2}
 	if c.Threshold.Percent {
-		p.Aggregates = append(p.Aggregates, agg(c, "count(*)", ""))
 		p.Metric = percentOf
 	}
 	return p, nil
@@ -46,6 +46,22 @@ func outside(x string, lo, hi float64, hasLo, hasHi, nanCheck bool) string {
 	return fmt.Sprintf("%s < %v", x, lo)
 }
 
+// inside is a screen for outside: true when every value in scope lies in
+// [lo, hi] (NULL when there are none). A NaN is the largest value in
+// DuckDB, so max <= hi catches it; with no upper bound isnan does.
+func inside(c Check, x string, lo, hi float64, hasLo, hasHi, nanCheck bool) string {
+	var parts []string
+	if hasLo {
+		parts = append(parts, fmt.Sprintf("%s >= %v", agg(c, "min("+x+")", ""), lo))
+	}
+	if hasHi {
+		parts = append(parts, fmt.Sprintf("%s <= %v", agg(c, "max("+x+")", ""), hi))
+	} else if nanCheck {
+		parts = append(parts, "NOT isnan(CAST("+agg(c, "max("+x+")", "")+" AS DOUBLE))")
+	}
+	return strings.Join(parts, " AND ")
+}
+
 func strCol(c Check) string { return "CAST(" + quoteIdent(c.Column) + " AS VARCHAR)" }
 
 func init() {
@@ -62,7 +78,16 @@ func init() {
 			if err != nil {
 				return Plan{}, err
 			}
-			return rowPlan(c, quoteIdent(c.Column)+" NOT IN ("+lits+")")
+			p, err := rowPlan(c, quoteIdent(c.Column)+" NOT IN ("+lits+")")
+			if lo, hi, ok := intRun(c); ok {
+				p.screenFor = func(typ string) string {
+					if !integerTypes[strings.ToUpper(typ)] && strings.ToUpper(typ) != "HUGEINT" && strings.ToUpper(typ) != "UBIGINT" {
+						return ""
+					}
+					return inside(c, quoteIdent(c.Column), lo, hi, true, true, false)
+				}
+			}
+			return p, err
 		},
 	})
 	registerAlias("valid_values", "accepted_values")
@@ -82,7 +107,9 @@ func init() {
 			if err != nil {
 				return Plan{}, err
 			}
-			return rowPlan(c, outside(quoteIdent(c.Column), lo, hi, hasLo, hasHi, true))
+			p, err := rowPlan(c, outside(quoteIdent(c.Column), lo, hi, hasLo, hasHi, true))
+			p.screen = inside(c, quoteIdent(c.Column), lo, hi, hasLo, hasHi, true)
+			return p, err
 		},
 	})
 	registerAlias("between", "range")
@@ -102,7 +129,9 @@ func init() {
 			if err != nil {
 				return Plan{}, err
 			}
-			return rowPlan(c, outside("length("+strCol(c)+")", lo, hi, hasLo, hasHi, false))
+			p, err := rowPlan(c, outside("length("+strCol(c)+")", lo, hi, hasLo, hasHi, false))
+			p.screen = inside(c, "length("+strCol(c)+")", lo, hi, hasLo, hasHi, false)
+			return p, err
 		},
 	})
 
@@ -144,6 +173,32 @@ func init() {
 			return rowPlan(c, quoteIdent(c.Column)+" IS NOT NULL AND "+fmt.Sprintf(bad, strCol(c)))
 		},
 	})
+}
+
+// intRun reports whether the accepted values are every integer from lo
+// to hi (an enum coded 0..n): then an integer column whose min and max lie
+// in [lo, hi] holds no other value, and the scan needs only min and max.
+func intRun(c Check) (lo, hi float64, ok bool) {
+	l, _ := argList(c, "values")
+	seen := map[float64]bool{}
+	for _, v := range l {
+		switch v.(type) {
+		case string, bool:
+			return 0, 0, false
+		}
+		f, err := toFloat(v)
+		if err != nil || f != math.Trunc(f) || math.Abs(f) > 1e15 {
+			return 0, 0, false
+		}
+		if len(seen) == 0 || f < lo {
+			lo = f
+		}
+		if len(seen) == 0 || f > hi {
+			hi = f
+		}
+		seen[f] = true
+	}
+	return lo, hi, len(seen) > 0 && hi-lo+1 == float64(len(seen))
 }
 
 // formats map a name to a predicate (over %s, the column as text) true

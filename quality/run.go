@@ -24,8 +24,11 @@ type Result struct {
 	Passed    bool             `json:"passed"`
 	Severity  string           `json:"severity"`
 	Samples   []map[string]any `json:"samples,omitempty"`
-	Error     string           `json:"error,omitempty"`
-	Note      string           `json:"note,omitempty"`
+	// Rows is the number of rows in the check's scope, for checks that
+	// count them (row_count, null and row-level checks); Metrics weighs by it.
+	Rows  *float64 `json:"rows,omitempty"`
+	Error string   `json:"error,omitempty"`
+	Note  string   `json:"note,omitempty"`
 }
 
 // Report is the outcome of a suite on one table.
@@ -56,15 +59,18 @@ func (r *Report) Gate() string {
 }
 
 type compiled struct {
-	i     int
-	plan  Plan
-	first int // index of its first aggregate in the scan
+	i    int
+	plan Plan
+	idx  []int // where its aggregates sit in the scan (shared when equal)
 }
 
 // Run evaluates checks on table: one DESCRIBE, one scan for every
 // aggregate and row check, a sample query per failing row check, and one
-// query per custom SQL check. An error is returned only when the table
-// cannot be described; everything else lands in a Result.
+// query per custom SQL, drift or referential check that needs its own.
+// Uniqueness of an integer key adds a min/max probe of that column so the
+// scan can count distinct values with a bitmap instead of a hash table.
+// An error is returned only when the table cannot be described;
+// everything else lands in a Result.
 func Run(ctx context.Context, q Querier, table string, checks []Check, opt RunOptions) (*Report, error) {
 	start := time.Now()
 	if opt.Now.IsZero() {
@@ -74,13 +80,12 @@ func Run(ctx context.Context, q Querier, table string, checks []Check, opt RunOp
 	if err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
+	known := map[string]Column{}
 	for _, c := range cols {
-		known[strings.ToLower(c.Name)] = true
+		known[strings.ToLower(c.Name)] = c
 	}
 	res := make([]Result, len(checks))
 	var scan, others, derived []compiled
-	var exprs []string
 	for i, c := range checks {
 		_, p, err := compile(&c, table)
 		res[i] = Result{Check: c, Severity: c.Severity, Threshold: c.thresholdString()}
@@ -94,38 +99,109 @@ func Run(ctx context.Context, q Querier, table string, checks []Check, opt RunOp
 		}
 		switch {
 		case len(p.Aggregates) > 0:
-			scan = append(scan, compiled{i: i, plan: p, first: len(exprs)})
-			for _, e := range p.Aggregates {
-				exprs = append(exprs, "CAST(("+e+") AS DOUBLE)")
-			}
+			scan = append(scan, compiled{i: i, plan: p})
 		case p.Derived != nil:
 			derived = append(derived, compiled{i: i, plan: p})
 		default:
 			others = append(others, compiled{i: i, plan: p})
 		}
 	}
+	bitmapKeys(ctx, q, table, known, scan, res)
+	for k := range scan {
+		p := &scan[k].plan
+		if p.screenFor != nil {
+			p.screen = p.screenFor(known[strings.ToLower(res[scan[k].i].Check.Column)].Type)
+		}
+	}
 
+	var exprs []string
+	at := map[string]int{}
+	for k := range scan {
+		s := &scan[k]
+		aggs := s.plan.Aggregates
+		if s.plan.screen != "" {
+			aggs = append([]string{s.plan.screen}, aggs[1:]...)
+		}
+		for _, e := range aggs {
+			e = "CAST((" + e + ") AS DOUBLE)"
+			j, ok := at[e]
+			if !ok {
+				j = len(exprs)
+				at[e] = j
+				exprs = append(exprs, e)
+			}
+			s.idx = append(s.idx, j)
+		}
+	}
+	pick := func(vals []sql.NullFloat64, idx []int) []sql.NullFloat64 {
+		out := make([]sql.NullFloat64, len(idx))
+		for i, j := range idx {
+			out[i] = vals[j]
+		}
+		return out
+	}
+	// A screened row check whose screen is not clean counts its failing
+	// rows in one more query, shared by every such check.
+	type pending struct {
+		s compiled
+		v []sql.NullFloat64
+	}
+	var recount []pending
+	settle := func(s compiled, v []sql.NullFloat64) {
+		if s.plan.screen != "" {
+			if v[0].Valid && v[0].Float64 != 1 {
+				recount = append(recount, pending{s, v})
+				return
+			}
+			v[0] = sql.NullFloat64{Float64: 0, Valid: true} // no row can fail
+		}
+		evalAggregate(ctx, q, table, &res[s.i], s.plan, v, opt)
+	}
 	if len(scan) > 0 {
 		vals, err := scanRow(ctx, q, "SELECT "+strings.Join(exprs, ", ")+" FROM "+quoteTable(table), len(exprs))
 		if err != nil {
 			// Find the culprit(s): re-run each check's aggregates alone.
 			for _, s := range scan {
-				v, err := scanRow(ctx, q, "SELECT "+strings.Join(exprs[s.first:s.first+len(s.plan.Aggregates)], ", ")+" FROM "+quoteTable(table), len(s.plan.Aggregates))
+				var mine []string
+				for _, j := range s.idx {
+					mine = append(mine, exprs[j])
+				}
+				v, err := scanRow(ctx, q, "SELECT "+strings.Join(mine, ", ")+" FROM "+quoteTable(table), len(mine))
 				if err != nil {
 					res[s.i].Error = errText(err)
 					continue
 				}
-				evalAggregate(ctx, q, table, &res[s.i], s.plan, v, opt)
+				settle(s, v)
 			}
 		} else {
 			for _, s := range scan {
-				evalAggregate(ctx, q, table, &res[s.i], s.plan, vals[s.first:s.first+len(s.plan.Aggregates)], opt)
+				settle(s, pick(vals, s.idx))
 			}
+		}
+	}
+	if len(recount) > 0 {
+		var counts []string
+		for _, p := range recount {
+			counts = append(counts, "CAST(("+p.s.plan.Aggregates[0]+") AS DOUBLE)")
+		}
+		vals, err := scanRow(ctx, q, "SELECT "+strings.Join(counts, ", ")+" FROM "+quoteTable(table), len(counts))
+		for k, p := range recount {
+			if err != nil {
+				res[p.s.i].Error = errText(err)
+				continue
+			}
+			p.v[0] = vals[k]
+			evalAggregate(ctx, q, table, &res[p.s.i], p.s.plan, p.v, opt)
 		}
 	}
 	for _, o := range others {
 		r := &res[o.i]
 		switch {
+		case o.plan.Eval != nil:
+			r.Metric, r.Samples, r.Note, err = o.plan.Eval(ctx, Env{Q: q, Table: table, Columns: cols, Opt: opt})
+			if err != nil {
+				r.Error = errText(err)
+			}
 		case o.plan.Schema != nil:
 			r.Metric, r.Samples = o.plan.Schema(cols)
 		case o.plan.QueryRows:
@@ -192,6 +268,10 @@ func Run(ctx context.Context, q Querier, table string, checks []Check, opt RunOp
 }
 
 func evalAggregate(ctx context.Context, q Querier, table string, r *Result, p Plan, v []sql.NullFloat64, opt RunOptions) {
+	if p.rowsAt > 0 {
+		n := v[p.rowsAt-1].Float64
+		r.Rows = &n
+	}
 	if p.Metric == nil {
 		r.Metric = v[0].Float64
 	} else {
@@ -214,13 +294,13 @@ func evalAggregate(ctx context.Context, q Querier, table string, r *Result, p Pl
 	}
 }
 
-func missingColumns(c Check, known map[string]bool) []string {
+func missingColumns(c Check, known map[string]Column) []string {
 	var miss []string
 	for _, col := range c.allColumns() {
 		if c.Type == "schema" {
 			break // declared columns are what the schema check compares
 		}
-		if !known[strings.ToLower(col)] {
+		if _, ok := known[strings.ToLower(col)]; !ok {
 			miss = append(miss, strconv.Quote(col))
 		}
 	}

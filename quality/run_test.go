@@ -48,11 +48,14 @@ func TestOneScanForAggregateChecks(t *testing.T) {
 	if got := q.scans(); len(got) != 1 {
 		t.Fatalf("%d scan queries for %d checks, want 1:\n%s", len(got), len(checks), strings.Join(got, "\n"))
 	}
+	if !strings.Contains(q.scans()[0], "bitstring_agg") || strings.Contains(q.scans()[0], "DISTINCT") {
+		t.Errorf("uniqueness of an integer key is not counted with a bitmap: %s", q.scans()[0])
+	}
 	if !strings.Contains(q.scans()[0], "FILTER (WHERE (k = 0))") {
 		t.Errorf("where is not a FILTER clause: %s", q.scans()[0])
 	}
-	if len(q.queries) != 2 {
-		t.Errorf("%d queries, want DESCRIBE + one scan", len(q.queries))
+	if len(q.queries) != 3 {
+		t.Errorf("%d queries, want DESCRIBE + the key probe + one scan", len(q.queries))
 	}
 	if !rep.Passed || rep.Gate() != GatePublish {
 		t.Errorf("report passed=%v gate=%s", rep.Passed, rep.Gate())
@@ -244,7 +247,7 @@ func TestBadCheckIsolated(t *testing.T) {
 		{Name: "unknown", Type: "frobnicate", Threshold: th(t, "> 0")},
 		{Name: "percent count", Type: "null_count", Column: "s", Threshold: th(t, "< 1%"), ThresholdText: "< 1%"},
 		{Name: "inject", Type: "row_count", Where: "1=1) FROM t; DROP TABLE t; --", Threshold: th(t, "> 0")},
-		{Name: "drift", Type: "drift", Column: "id"},
+		{Name: "drift", Type: "drift"},
 	}
 	rep, err := Run(context.Background(), s, "t", checks, RunOptions{})
 	if err != nil {
@@ -258,7 +261,7 @@ func TestBadCheckIsolated(t *testing.T) {
 			t.Errorf("%s: passed=%v error=%q, want an error", r.Check.Name, r.Passed, r.Error)
 		}
 	}
-	for i, want := range map[int]string{2: `unknown column "nope"`, 3: "unknown check type", 4: "not a percentage", 5: "not allowed", 6: "not implemented yet"} {
+	for i, want := range map[int]string{2: `unknown column "nope"`, 3: "unknown check type", 4: "not a percentage", 5: "not allowed", 6: "needs `column`"} {
 		if !strings.Contains(rep.Results[i].Error, want) {
 			t.Errorf("%s: error %q does not mention %q", rep.Results[i].Check.Name, rep.Results[i].Error, want)
 		}
@@ -424,5 +427,55 @@ func TestReferentialIntegrity(t *testing.T) {
 	}
 	if len(q.scans()) != 2 { // the scan and one sample query
 		t.Errorf("queries %q", q.scans())
+	}
+}
+
+// Row checks with a cheap screen (range, length, integer enums) read only
+// min and max in the scan; the failing rows are counted in one more query
+// only when the screen says some may fail.
+func TestScreenedRowChecks(t *testing.T) {
+	s := newSession(t)
+	exec(t, s, `CREATE TABLE t AS SELECT i AS id, (i % 7)::INTEGER AS k, CASE WHEN i = 5 THEN 'NaN'::DOUBLE ELSE i END AS x,
+		repeat('é', (i % 3 + 1)::INTEGER) AS s FROM range(20) r(i)`)
+	pass := []Check{
+		chk(t, "range", "id", "", map[string]any{"min": 0, "max": 19}),
+		chk(t, "length", "s", "", map[string]any{"min": 1, "max": 3}),
+		chk(t, "accepted_values", "k", "", map[string]any{"values": []any{0, 1, 2, 3, 4, 5, 6}}),
+	}
+	for i := range pass {
+		pass[i].Name = fmt.Sprint("p", i)
+	}
+	q := &counting{Querier: s}
+	rep, err := Run(context.Background(), q, "t", pass, RunOptions{SampleRows: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Passed || len(q.scans()) != 1 || strings.Contains(q.scans()[0], "NOT IN") || strings.Contains(q.scans()[0], "NOT BETWEEN") {
+		t.Fatalf("passed %v, queries:\n%s", rep.Passed, strings.Join(q.scans(), "\n"))
+	}
+	fail := []Check{
+		chk(t, "range", "id", "", map[string]any{"min": 0, "max": 17}),                                  // 18, 19
+		chk(t, "range", "x", "", map[string]any{"min": 0}),                                              // NaN
+		chk(t, "length", "s", "", map[string]any{"max": 2}),                                             // 'ééé'
+		chk(t, "accepted_values", "k", "", map[string]any{"values": []any{0, 1, 2, 3, 4, 5}}),           // k = 6
+		chk(t, "accepted_values", "k", "== 0", map[string]any{"values": []any{0, 1, 2, 3, 4, 5, 6, 7}}), // passes
+	}
+	want := []float64{2, 1, 6, 2, 0}
+	for i := range fail {
+		fail[i].Name = fmt.Sprint("f", i)
+	}
+	q = &counting{Querier: s}
+	rep, err = Run(context.Background(), q, "t", fail, RunOptions{SampleRows: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rep.Results {
+		if r.Error != "" || r.Metric != want[i] || r.Passed != (want[i] == 0) || (want[i] > 0) != (len(r.Samples) == 1) {
+			t.Errorf("%s: %+v, want metric %v", r.Check.Name, r, want[i])
+		}
+	}
+	// the scan, one recount for the four, a sample query each
+	if n := len(q.scans()); n != 6 {
+		t.Errorf("%d queries:\n%s", n, strings.Join(q.scans(), "\n"))
 	}
 }

@@ -74,7 +74,7 @@ func init() {
 				}}, nil
 			}
 			return Plan{
-				Aggregates: []string{agg(c, "epoch_us(max("+quoteIdent(c.Column)+"))", "")},
+				Aggregates: []string{"epoch_us(" + agg(c, "max("+quoteIdent(c.Column)+")", "") + ")"},
 				Metric: func(v []sql.NullFloat64, opt RunOptions) (float64, error) {
 					if !v[0].Valid {
 						return math.Inf(1), nil

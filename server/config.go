@@ -40,6 +40,16 @@ type Config struct {
 	// AWS_SECRET_ACCESS_KEY; connector secrets RHIZOME_SECRET_*). Default
 	// os.Getenv.
 	Getenv func(string) string
+	// Environment is the deployment's environment: production (default),
+	// or any other name (staging, dev, demo...), where PII is masked for
+	// every reader (docs/access.md).
+	Environment string
+	// PGListen is the SQL endpoint's address (Postgres wire protocol,
+	// docs/sql-endpoint.md); "" turns it off. PGBestEffort makes a busy
+	// address a warning (the CLI's default address). PGTLSCert and
+	// PGTLSKey (PEM files) turn on TLS, which clients must then use.
+	PGListen, PGTLSCert, PGTLSKey string
+	PGBestEffort                  bool
 	// Version is the build version shown by /api/v1/version.
 	Version string
 

@@ -23,6 +23,7 @@ import (
 	"github.com/rhizome-mesh/rhizome/metastore"
 	"github.com/rhizome-mesh/rhizome/objstore"
 	"github.com/rhizome-mesh/rhizome/pipeline"
+	"github.com/rhizome-mesh/rhizome/retention"
 	"github.com/rhizome-mesh/rhizome/stream"
 	"github.com/rhizome-mesh/rhizome/table"
 )
@@ -40,6 +41,11 @@ type lifecycle struct {
 	flusher *stream.Flusher
 
 	ring *keys.Keyring
+
+	monitor *monitoring // alerts and SLOs (alerts.go)
+
+	broker    *Broker             // told of each publish (changes.go)
+	retention *retention.Enforcer // retention.go
 
 	stopTicker context.CancelFunc
 	tickerDone chan struct{}
@@ -77,7 +83,10 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store, reg 
 	if err != nil {
 		return nil, rhizome.Wrap(err, "opening the table catalog")
 	}
-	lc := &lifecycle{store: store, tables: tables, cfg: cfg, ring: ring}
+	lc := &lifecycle{store: store, tables: tables, cfg: cfg, ring: ring, broker: NewBroker()}
+	if lc.monitor, err = startMonitoring(cfg, store, tables, reg); err != nil {
+		return nil, err
+	}
 	if !cfg.WorkerOnly {
 		if lc.spool, err = stream.OpenWith(filepath.Join(cfg.DataDir, "spool"), cfg.Clock, lc.publishedBy(ctx)); err != nil {
 			return nil, rhizome.Wrap(err, "opening the push spool")
@@ -89,13 +98,15 @@ func startLifecycle(ctx context.Context, cfg Config, store metastore.Store, reg 
 	}
 	lc.pipe = pipeline.New(pipeline.Options{Store: store, Tables: tables, WorkDir: filepath.Join(cfg.DataDir, "work"),
 		BaseDir: base, Secrets: secrets(cfg), Clock: cfg.Clock, Logger: cfg.Logger, Warehouse: warehouse, ObjectStorage: objectStorage, Objects: objects(props, objectStorage),
-		Spool: lc.spool})
+		Spool: lc.spool, QuarantineDir: filepath.Join(cfg.DataDir, "quarantine"), Alerts: lc.monitor.alerts})
 	lc.jobs, err = jobs.New(ctx, jobs.Options{Store: store, Dialect: dialect, DB: sb.DB(), PostgresURL: pgURL(cfg, dialect),
 		Runner: lc.run, Clock: cfg.Clock, Logger: cfg.Logger, Workers: cfg.Workers, Queue: true, Registry: reg,
 		TimeoutFor: lc.timeoutOf,
+		OnFinish:   lc.monitor.runFinished, // run_failed alerts
 		// A run left "running" by a dead process: remove its work dir and
 		// the files it uploaded without committing.
 		OnRecover: func(r *rhizome.Run) {
+			lc.monitor.runFinished(r)
 			if err := lc.pipe.Recover(context.WithoutCancel(ctx), r); err != nil {
 				cfg.Logger.Warn("recovering a dead run", "run", r.ID, "err", err)
 			}
@@ -227,6 +238,7 @@ func (lc *lifecycle) stop() {
 	if err := lc.jobs.Stop(ctx); err != nil {
 		lc.cfg.Logger.Warn("stopping the scheduler", "err", err)
 	}
+	lc.monitor.close(lc.cfg.Logger)
 	if err := lc.ring.Close(); err != nil {
 		lc.cfg.Logger.Warn("closing the keyring", "err", err)
 	}
@@ -256,6 +268,7 @@ func (lc *lifecycle) run(ctx context.Context, run *rhizome.Run, logf func(level,
 	if err != nil {
 		return res, err
 	}
+	lc.broker.Notify(run.ProductID)
 	for _, id := range lc.downstream(ctx, run.ProductID) {
 		// A run of it that is still queued will read this publish too.
 		if queued, _, err := lc.store.ListRuns(ctx, metastore.RunListOptions{ProductID: id, State: rhizome.RunQueued, Limit: 1}); err == nil && len(queued) > 0 {

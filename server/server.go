@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -25,11 +26,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/access"
+	"github.com/rhizome-mesh/rhizome/alert"
+	"github.com/rhizome-mesh/rhizome/audit"
 	"github.com/rhizome-mesh/rhizome/catalog"
 	"github.com/rhizome-mesh/rhizome/identity"
 	"github.com/rhizome-mesh/rhizome/jobs"
 	"github.com/rhizome-mesh/rhizome/metastore"
+	"github.com/rhizome-mesh/rhizome/retention"
 	"github.com/rhizome-mesh/rhizome/rhizomeversion"
+	"github.com/rhizome-mesh/rhizome/serve"
+	"github.com/rhizome-mesh/rhizome/slo"
 	"github.com/rhizome-mesh/rhizome/stream"
 	"github.com/rhizome-mesh/rhizome/table"
 )
@@ -51,6 +58,17 @@ type Server struct {
 	tables  *table.Catalog
 	spool   *stream.Spool   // nil: no push ingestion (the batches route answers 503)
 	flusher *stream.Flusher // told of each accepted batch
+	// audit.go, changes.go, retention.go
+	audit     *audit.Log
+	broker    *Broker
+	retention *retention.Enforcer
+	closing   chan struct{}
+	closeOnce sync.Once
+	access    *access.Service // the access decision point, requests and grants
+	checker   QualityChecker  // nil: on-demand checks answer 503
+	alerts    *alert.Manager  // nil: alert routes answer 503
+	slo       *slo.Tracker    // nil: SLO routes answer 503
+	serve     *serve.Service  // nil: the data API answers 503 (data.go)
 }
 
 // Deps are what a Server is built from.
@@ -64,6 +82,17 @@ type Deps struct {
 	Tables  *table.Catalog
 	Spool   *stream.Spool
 	Flusher *stream.Flusher
+	// Audit is the audit log (nil: none); Broker wakes change feeds when
+	// this process publishes; Retention enforces retention and erasure.
+	Audit     *audit.Log
+	Broker    *Broker
+	Retention *retention.Enforcer
+	// Access decides reads and keeps grants (a production one when nil).
+	Access  *access.Service
+	Checker QualityChecker
+	Alerts  *alert.Manager
+	SLO     *slo.Tracker
+	Serve   *serve.Service // the governed read path (data.go)
 	// Registry collects the metrics served at /metrics (a new one when nil).
 	Registry *prometheus.Registry
 }
@@ -79,9 +108,15 @@ func New(d Deps) *Server {
 	if d.Catalog == nil {
 		d.Catalog = catalog.New(d.Store, catalog.Options{Clock: d.Clock, Logger: d.Logger})
 	}
-	s := &Server{store: d.Store, catalog: d.Catalog, clock: d.Clock, logger: d.Logger,
+	if d.Access == nil {
+		d.Access = access.New(access.Options{Store: d.Store, Clock: d.Clock, Logger: d.Logger, Audit: recorderOf(d.Audit)})
+	}
+	d.Catalog.OnApplied(func(context.Context) { d.Access.Invalidate() })
+	s := &Server{access: d.Access, store: d.Store, catalog: d.Catalog, clock: d.Clock, logger: d.Logger,
 		minter: identity.Minter{Store: d.Store, Clock: d.Clock}, metrics: newMetrics(d.Registry), version: d.Version,
-		jobs: d.Jobs, tables: d.Tables, spool: d.Spool, flusher: d.Flusher}
+		jobs: d.Jobs, tables: d.Tables, spool: d.Spool, flusher: d.Flusher, checker: d.Checker, alerts: d.Alerts, slo: d.SLO}
+	s.initAudit(d)
+	s.serve = d.Serve
 	s.router = s.routes()
 	return s
 }
@@ -128,7 +163,7 @@ func (s *Server) routes() chi.Router {
 		r.Get("/schemas", s.handleSchemas)
 		r.Get("/schemas/{kind}", s.handleSchema)
 		r.Group(func(r chi.Router) {
-			r.Use(s.authenticate)
+			r.Use(s.authenticate, s.auditMutations)
 			r.Post("/apply", s.handleApply)
 			for _, k := range rhizome.Kinds() {
 				s.kindRoutes(r, k)
@@ -136,6 +171,11 @@ func (s *Server) routes() chi.Router {
 			r.Get("/products/{id}/versions", s.handleVersions)
 			r.Get("/products/{id}/versions/{version}", s.handleVersion)
 			s.pipelineRoutes(r)
+			s.auditRoutes(r)
+			s.accessRoutes(r)
+			s.qualityRoutes(r)
+			s.monitorRoutes(r)
+			s.dataRoutes(r)
 			r.Get("/whoami", s.handleWhoAmI)
 			r.Get("/principals", s.handlePrincipals)
 			r.Post("/tokens", s.handleCreateToken)
@@ -186,6 +226,8 @@ func Serve(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer store.Close()
+	auditLog := audit.Open(audit.Options{Store: store, Clock: cfg.Clock, Logger: cfg.Logger})
+	defer auditLog.Close()
 	minter := identity.Minter{Store: store, Clock: cfg.Clock}
 	if _, err := identity.Bootstrap(ctx, minter, cfg.DataDir); err != nil {
 		return err
@@ -210,6 +252,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer lc.stop()
+	defer lc.startRetention(ctx, auditLog)()
 	if freshDemo {
 		lc.runDemo(ctx, cfg.Stdout)
 	}
@@ -220,8 +263,15 @@ func Serve(ctx context.Context, cfg Config) error {
 		fmt.Fprintln(cfg.Stdout, "rhizome worker stopped")
 		return nil
 	}
-	srv := New(Deps{Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version, Jobs: lc.jobs, Tables: lc.tables, Registry: reg,
-		Spool: lc.spool, Flusher: lc.flusher})
+	acc := access.New(access.Options{Store: store, Clock: cfg.Clock, Logger: cfg.Logger, Environment: cfg.Environment, Audit: auditLog})
+	dataSvc := newServeService(cfg, store, lc.tables, acc, auditLog) // data.go
+	defer dataSvc.Close()
+	if t := lc.monitor.slo; t != nil {
+		dataSvc.Served = t.Served // availability counts serving, REST and SQL alike
+	}
+	cat.OnApplied(func(context.Context) { dataSvc.Invalidate() })
+	srv := New(Deps{Access: acc, Store: store, Catalog: cat, Clock: cfg.Clock, Logger: cfg.Logger, Version: cfg.Version, Jobs: lc.jobs, Tables: lc.tables, Registry: reg,
+		Spool: lc.spool, Flusher: lc.flusher, Checker: lc.pipe, Audit: auditLog, Broker: lc.broker, Retention: lc.retention, Alerts: lc.monitor.alerts, SLO: lc.monitor.slo, Serve: dataSvc})
 	cat.OnApplied(func(ctx context.Context) { lc.refreshSchedules(ctx) })
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -230,6 +280,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	url := "http://" + ln.Addr().String()
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
+	hs.RegisterOnShutdown(srv.CloseStreams)
 	go func() { errc <- hs.Serve(ln) }()
 
 	infoPath := filepath.Join(cfg.DataDir, InfoFile)
@@ -241,6 +292,12 @@ func Serve(ctx context.Context, cfg Config) error {
 	defer os.Remove(infoPath)
 	cfg.Logger.Info("ready", "url", url, "data", cfg.DataDir)
 	fmt.Fprintf(cfg.Stdout, "rhizome %s ready at %s (data %s)\n", cfg.Version, url, cfg.DataDir)
+	stopSQL, err := startSQLEndpoint(cfg, store, dataSvc) // sqlendpoint.go
+	if err != nil {
+		_ = hs.Close()
+		return err
+	}
+	defer stopSQL()
 
 	select {
 	case err := <-errc:

@@ -40,6 +40,9 @@ type Options struct {
 	TempDir     string
 	MemoryLimit string // e.g. "2GB"
 	Threads     int
+	// ParquetMetadataCache keeps Parquet footers in memory between
+	// queries (for engines that read the same files again: serving).
+	ParquetMetadataCache bool
 }
 
 // Engine is one in-memory DuckDB database, sandboxed for its whole life.
@@ -101,6 +104,9 @@ func Open(ctx context.Context, opt Options) (*Engine, error) {
 	}
 	if opt.Threads > 0 {
 		stmts = append(stmts, fmt.Sprintf("SET threads = %d", opt.Threads))
+	}
+	if opt.ParquetMetadataCache {
+		stmts = append(stmts, "SET parquet_metadata_cache = true")
 	}
 	lits := make([]string, len(e.dirs))
 	for i, d := range e.dirs {
