@@ -25,7 +25,8 @@
 //   - Decision: "allow" or "deny" (required); Reason: why, for a deny;
 //     PolicyIDs: the policies that decided; Masks: column -> mask
 //     applied; RowFilter: the row filter applied.
-//   - Rows: rows returned (0 for a deny).
+//   - Rows: rows returned (0 for a deny). serve records a read before its
+//     first row with Rows -1, then "<action>.done" with the count.
 //   - Details: anything else, as JSON values (the erasure report...).
 //   - At: leave zero for the Log's clock.
 //

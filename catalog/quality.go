@@ -49,9 +49,11 @@ func qualityProblems(ctx context.Context, tx metastore.Reader, docs []*spec.Docu
 	}
 	var out []rhizome.Problem
 	seen := map[string]bool{}
+	keyOf := func(p rhizome.Problem) string {
+		return fmt.Sprintf("%s:%d:%d:%s:%s", p.File, p.Line, p.Col, p.Path, p.Message)
+	}
 	add := func(p rhizome.Problem) {
-		k := fmt.Sprintf("%s:%d:%d:%s:%s", p.File, p.Line, p.Col, p.Path, p.Message)
-		if !seen[k] {
+		if k := keyOf(p); !seen[k] {
 			seen[k] = true
 			out = append(out, p)
 		}
@@ -106,6 +108,13 @@ func qualityProblems(ctx context.Context, tx metastore.Reader, docs []*spec.Docu
 					pr.Message = fmt.Sprintf("stored product %s, %s: %s", v.ID, pr.Path, pr.Message)
 					pr.Pos, pr.Path = at.Pos, ""
 					if (at == infDoc && p.Source == quality.SourceInfrastructure) || (at == conDoc && p.Source == quality.SourceContract) {
+						// Said already, at the same place, by the document's own
+						// checks: once is enough.
+						own := p.Problem
+						own.Pos = at.PosOf(p.Path)
+						if seen[keyOf(own)] {
+							continue
+						}
 						pr.Pos, pr.Path = at.PosOf(p.Path), p.Path
 					}
 					add(pr)

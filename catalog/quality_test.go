@@ -46,6 +46,10 @@ quality:
   custom_sql: {query: "SELECT count(*) FROM read_csv('/etc/passwd')"}
   referential_integrity: {column: customer_id, table: dp.customer.nope}
   bogus_check: "> 1"
+  anomaly: {check: row_cnt}
+  fk2: {type: referential_integrity, column: customer_id, product: dp.customer.gone}
+  writer: {type: custom_sql, query: "COPY (SELECT 1) TO '/tmp/x.csv'"}
+  dup: {type: duplicate_count, column: order_id, where: "order_id IN (SELECT * FROM 'ids.parquet')"}
 `)
 	_, err := c.Apply(ctx, admin, req(false, bad, qualityContract, qualityInfra))
 	if rhizome.Code(err) != rhizome.EInvalid {
@@ -58,11 +62,15 @@ quality:
 	got := strings.Join(lines, "\n")
 	for _, want := range []string{
 		`f0.yaml:13:`, `quality.row_count`, `"> lots" is not a threshold`,
-		`f0.yaml:14:`, `quality.freshness`, `fortnights`,
+		`f0.yaml:14:`, `quality.freshness`, `fortnights`, `want an age, e.g. "< 24 hours"`,
 		`f0.yaml:15:`, `quality.null_percentage.column: unknown column "customer_idd"`,
 		`f0.yaml:16:23`, `quality.custom_sql.query: READ_CSV is not allowed in a check`,
 		`f0.yaml:17:`, `quality.referential_integrity.table: no data product dp.customer.nope`,
 		`quality.bogus_check.type: unknown check type "bogus_check"`,
+		`f0.yaml:19:`, `quality.anomaly.check: anomaly watches check "row_cnt", which the product does not declare`,
+		`f0.yaml:20:`, `quality.fk2.product: no data product dp.customer.gone`,
+		`f0.yaml:21:`, `quality.writer.query: a check query is one SELECT statement, not COPY`,
+		`f0.yaml:22:`, `quality.dup.where: reading a file by name is not allowed`,
 		`f2.yaml:8:`, `spec.quality.checks[0].column: unknown column "email"`,
 	} {
 		if !strings.Contains(got, want) {
@@ -90,6 +98,8 @@ quality:
   null_percentage: {column: customer_id, threshold: "< 1%"}
   custom_sql: {query: "SELECT count(*) FROM {object} WHERE status = 'lost'"}
   referential_integrity: {column: customer_id, table: dp.sales.customers, ref_column: id}
+  fk2: {type: referential_integrity, column: customer_id, product: dp.sales.customers, ref_column: id}
+  anomaly: {check: row_count}
 `) + product("dp.sales.customers", "sales-team", "")
 	mustApply(t, c, admin, req(false, good, qualityContract))
 
@@ -99,6 +109,15 @@ quality:
 	if rhizome.Code(err) != rhizome.EInvalid ||
 		!strings.Contains(problemsText(err), `f0.yaml:1:1: stored product dp.sales.orders, quality.null_percentage.column: unknown column "customer_id"`) {
 		t.Fatalf("renamed column: %v\n%s", err, problemsText(err))
+	}
+
+	// A bad rule in a contract a stored product uses is said once, in the
+	// contract, not again for the product.
+	badRange := strings.Replace(qualityContract, "{name: status, physicalType: VARCHAR}",
+		"{name: status, physicalType: VARCHAR, quality: [{metric: rowCount, mustBeBetween: [5, 1]}]}", 1)
+	_, err = c.Apply(ctx, admin, req(false, badRange))
+	if got := problemsText(err); rhizome.Code(err) != rhizome.EInvalid || strings.Count(got, "is not a range") != 1 || !strings.Contains(got, "f0.yaml:11:") {
+		t.Fatalf("bad range: %v\n%s", err, got)
 	}
 }
 

@@ -71,7 +71,7 @@ with 'rhizome audit export > audit.jsonl'.`,
 				if len(e.Products) > 1 {
 					product += fmt.Sprintf(" (+%d)", len(e.Products)-1)
 				}
-				t.row(strconv.FormatInt(e.Seq, 10), e.At.Format("2006-01-02T15:04:05Z"), e.Actor, e.Action, product, e.Decision, strconv.FormatInt(e.Rows, 10))
+				t.row(strconv.FormatInt(e.Seq, 10), e.At.Format("2006-01-02T15:04:05Z"), e.Actor, e.Action, product, e.Decision, rowsCell(e.Rows))
 			}
 			return t.flush()
 		}),
@@ -153,4 +153,13 @@ func joinOr(s []string, none string) string {
 		return none
 	}
 	return strings.Join(s, ", ")
+}
+
+// rowsCell shows an entry's rows; a read's own entry is written before
+// its rows are counted (-1): its ".done" entry has the count.
+func rowsCell(n int64) string {
+	if n < 0 {
+		return "-"
+	}
+	return strconv.FormatInt(n, 10)
 }

@@ -39,18 +39,38 @@ rules and the schema of one of its objects are checked against a Parquet, CSV
 or JSON file, so a domain team can test a contract in its own CI.
 
 The exit status is 1 when an error-severity check fails (the gate would
-quarantine); warnings pass. --format junit writes JUnit XML for CI systems.`,
+quarantine); warnings pass. --format junit writes JUnit XML for CI systems,
+--format json (or -o json) the whole result; --output FILE writes it to a
+file instead of stdout.`,
 		Example: `  rhizome check dp.sales.orders
   rhizome check --contract contracts/orders.yaml --data orders.parquet --format junit --output quality.xml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			// --output shadows the global -o/--output (the format): a
+			// format name selects the format, anything else is a file.
+			switch output {
+			case "table", "json", "yaml", "junit":
+				if format == "" {
+					format = output
+				}
+				if output != "junit" {
+					a.output = output
+				}
+				output = ""
+			}
 			switch format {
-			case "", "table", "json", "junit":
+			case "", "table", "json", "yaml", "junit":
 			default:
-				return usagef(cmd, "unknown format %q: want table, json or junit", format)
+				return usagef(cmd, "unknown format %q: want table, json, yaml or junit", format)
 			}
 			if format == "" {
 				format = a.output
+			}
+			// --data shadows the global --data (the data directory): with
+			// PRODUCT and no --contract it keeps the global meaning, so
+			// `rhizome check --data DIR PRODUCT` finds the local server.
+			if contract == "" && data != "" && len(args) == 1 {
+				a.dataDir, data = data, ""
 			}
 			offline := contract != "" || data != ""
 			var rep *quality.Report
@@ -108,10 +128,10 @@ quarantine); warnings pass. --format junit writes JUnit XML for CI systems.`,
 	f := cmd.Flags()
 	f.StringVar(&version, "version", "", "product version (default: current)")
 	f.StringVar(&contract, "contract", "", "offline: an ODCS contract file")
-	f.StringVar(&data, "data", "", "offline: the data to check (.parquet, .csv or .json)")
+	f.StringVar(&data, "data", "", "offline: the data to check (.parquet, .csv or .json); with PRODUCT: the data directory, as everywhere")
 	f.StringVar(&object, "object", "", "offline: the contract's schema object (default: its only one)")
-	f.StringVar(&format, "format", "", "table, json or junit (default: -o)")
-	f.StringVar(&output, "output", "", "write the result to this file instead of stdout")
+	f.StringVar(&format, "format", "", "table, json, yaml or junit (default: table)")
+	f.StringVarP(&output, "output", "o", "", "a file to write the result to instead of stdout; or, as everywhere, a format (table, json, yaml, junit)")
 	return cmd
 }
 
@@ -198,7 +218,7 @@ func printChecks(w io.Writer, rep *quality.Report) error {
 		case !r.Passed:
 			res = "FAIL"
 		}
-		metric := qreport.FormatMetric(r.Metric)
+		metric := qreport.FormatMetricOf(r.Check.Type, r.Metric)
 		if r.Error != "" {
 			metric = "-"
 		}

@@ -75,7 +75,7 @@ func printReport(w io.Writer, rep *qreport.Report) error {
 		for _, c := range rep.Checks {
 			metric := fmt.Sprint(c.Metric)
 			if f, ok := c.Metric.(float64); ok {
-				metric = qreport.FormatMetric(f)
+				metric = qreport.FormatMetricOf(c.Type, f)
 			}
 			trend := c.Trend
 			if trend == "" {

@@ -219,6 +219,7 @@ func (a *app) renderTable(w io.Writer, st *client.Stream) error {
 	if err := json.NewDecoder(bufio.NewReader(st)).Decode(&page); err != nil {
 		return err
 	}
+	_, _ = io.Copy(io.Discard, st) // to the end, for the trailer the caller reads
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	names := make([]string, len(page.Columns))
 	for i, c := range page.Columns {
@@ -236,9 +237,7 @@ func (a *app) renderTable(w io.Writer, st *client.Stream) error {
 		return err
 	}
 	fmt.Fprintf(a.stderr, "(%d rows)\n", page.Count)
-	if page.Next != "" {
-		fmt.Fprintf(a.stderr, "More rows: --cursor %s\n", page.Next)
-	}
+	// The caller prints the next cursor (the stream's trailer holds it).
 	if page.Error != "" {
 		return rhizome.Errorf(rhizome.EInternal, "the server stopped the stream: %s", page.Error)
 	}

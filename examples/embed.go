@@ -1,7 +1,7 @@
 // Package examples is Rhizome's example mesh: the manifests that
 // `rhizome up --demo` applies (mesh/: four domains, five teams, nine data
-// products with their ODCS contracts, infrastructure and the guide's
-// governance policies) and the small, generated sample data their input
+// products with their ODCS contracts, infrastructure, the guide's
+// governance policies and two column-masking policies) and the small, generated sample data their input
 // ports read (data/*.csv, written by `go run ./examples/gen`). Tests and
 // benchmarks use the same files. README.md beside this file is the tour.
 //

@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"slices"
@@ -108,8 +109,8 @@ func TestMeshContents(t *testing.T) {
 	if count[rhizome.KindDataProduct] < 6 {
 		t.Errorf("%d data products; want at least 6", count[rhizome.KindDataProduct])
 	}
-	if count[rhizome.KindPolicy] != 8 {
-		t.Errorf("%d policies; want the guide's 6 global and 2 domain policies", count[rhizome.KindPolicy])
+	if count[rhizome.KindPolicy] != 10 {
+		t.Errorf("%d policies; want the guide's 6 global and 2 domain policies and the 2 masking policies", count[rhizome.KindPolicy])
 	}
 	for _, s := range rhizome.SensitivityLevels() {
 		if !sensitivities[s] {
@@ -186,5 +187,64 @@ func TestGuideInfrastructureVerbatim(t *testing.T) {
 	}
 	if !bytes.Equal(ours, seed) {
 		t.Error("mesh/infrastructure/marketing-campaign-data.yaml differs from the guide's infrastructure-example.yaml")
+	}
+}
+
+// TestMeshShowsGovernance pins what the README's tour relies on: checks in
+// product manifests (one of them a warn check), mask policies, an
+// auto-approval rule, and the retention and erasure properties.
+func TestMeshShowsGovernance(t *testing.T) {
+	files, err := spec.Load("mesh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := spec.Validate(nil, files...)
+	reportProblems(t, err)
+
+	var withQuality, subjects []string
+	warn, autoApprove, maskPolicies := false, false, 0
+	for _, d := range docs {
+		var body struct {
+			Quality map[string]any `json:"quality"`
+			Access  struct {
+				AutoApprove []map[string]any `json:"auto_approve"`
+			} `json:"access"`
+			Masks            []map[string]any `json:"masks"`
+			CustomProperties map[string]any   `json:"custom_properties"`
+		}
+		if err := json.Unmarshal(d.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		switch d.Kind {
+		case rhizome.KindDataProduct:
+			if len(body.Quality) > 0 {
+				withQuality = append(withQuality, d.ID)
+				if strings.Contains(string(d.Body), `"severity":"warn"`) {
+					warn = true
+				}
+			}
+			if len(body.Access.AutoApprove) > 0 {
+				autoApprove = true
+			}
+			if body.CustomProperties["subject_key"] == "customer_id" {
+				subjects = append(subjects, d.ID)
+			}
+		case rhizome.KindPolicy:
+			if len(body.Masks) > 0 {
+				maskPolicies++
+			}
+		}
+	}
+	if len(withQuality) < 3 || !warn {
+		t.Errorf("products with quality checks: %v (a warn check: %v); want at least 3 and a warn check", withQuality, warn)
+	}
+	if !autoApprove {
+		t.Error("no product has access.auto_approve")
+	}
+	if maskPolicies != 2 {
+		t.Errorf("%d policies with masks; want data-classification and customer-name-initials", maskPolicies)
+	}
+	if len(subjects) != 5 {
+		t.Errorf("products with subject_key customer_id: %v; want the 5 that hold customer rows", subjects)
 	}
 }

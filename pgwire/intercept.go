@@ -242,9 +242,39 @@ var (
 	psqlNspname    = regexp.MustCompile(`n\.nspname OPERATOR\(pg_catalog\.~\) '((?:[^']|'')*)'`)
 )
 
+// psqlSpellings are the Postgres-only spellings in psql's describe
+// queries (\d TABLE) and their DuckDB equivalents: the anchored pattern
+// psql builds ('^(orders)$') means the same under DuckDB's full-match ~.
+var psqlSpellings = strings.NewReplacer(
+	"OPERATOR(pg_catalog.~)", "~",
+	" COLLATE pg_catalog.default", "",
+	"::pg_catalog.regtype::pg_catalog.text", "::VARCHAR",
+	"::pg_catalog.text", "::VARCHAR",
+	"c.relforcerowsecurity", "false AS relforcerowsecurity",
+	"pg_catalog.pg_get_expr(d.adbin, d.adrelid, true)", "pg_catalog.pg_get_expr(d.adbin, d.adrelid)",
+	// \d+: storage options (views have none).
+	"pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ')", "''",
+	// \l
+	"pg_catalog.pg_encoding_to_char(d.encoding)", "'UTF8'",
+)
+
+// psqlUserByID is pg_get_userbyid(oid), which DuckDB lacks; every
+// object of the endpoint is owned by "rhizome".
+var psqlUserByID = regexp.MustCompile(`(?i)(?:pg_catalog\.)?pg_get_userbyid\([a-z_.]*\)`)
+
+// psqlViewDef is \d+'s pg_get_viewdef(oid, true): a product view's
+// definition names its files, so psql is answered NULL (serve refuses
+// pg_get_viewdef itself).
+var psqlViewDef = regexp.MustCompile(`pg_catalog\.pg_get_viewdef\('[0-9]+'::pg_catalog\.oid, true\)`)
+
 // rewriteCatalog returns the query serve runs for a psql catalog query.
 func rewriteCatalog(st string) (string, bool) {
 	if !psqlListTables.MatchString(st) {
+		q := psqlUserByID.ReplaceAllString(psqlSpellings.Replace(st), "'rhizome'")
+		q = psqlViewDef.ReplaceAllString(q, "NULL::VARCHAR")
+		if q != st {
+			return q, true
+		}
 		return "", false
 	}
 	q := `SELECT table_schema AS "Schema", table_name AS "Name", 'table' AS "Type", 'rhizome' AS "Owner"

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,10 +64,21 @@ type Column struct {
 	Type string
 }
 
-// Result is a running query's rows, read with database/sql.
+// Rows are a running query's rows: *sql.Rows, or a reader that counts
+// and caps them (serve.Stream), whose Err ends a result that is too large.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+var _ Rows = (*sql.Rows)(nil)
+
+// Result is a running query's rows.
 type Result struct {
 	Columns []Column
-	Rows    *sql.Rows
+	Rows    Rows
 	// Close ends the query (nil: Rows.Close).
 	Close func() error
 }
@@ -561,6 +573,9 @@ func (s *Server) prepare(ctx context.Context, c *conn, st string, given []uint32
 	if err != nil {
 		return nil, err
 	}
+	if n > 0 {
+		described = s.untypedAsText(ctx, c, st, ps, described)
+	}
 	cols, typs := wireColumns(described)
 	fn := func(ctx context.Context, w wire.DataWriter, args []wire.Parameter) error {
 		if len(args) != n {
@@ -604,6 +619,39 @@ func (s *Server) prepare(ctx context.Context, c *conn, st string, given []uint32
 		return s.stream(qctx, done, w, res, actual)
 	}
 	return wire.NewStatement(fn, wire.WithColumns(cols), wire.WithParameters(oids)), nil
+}
+
+// untypedAsText describes st a second time with string literals for its
+// parameters: a column whose type differs from the NULL-bound description
+// is set by a parameter alone (SELECT $1, COALESCE($1, ...)), and is
+// described as text, as Postgres does for an unknown-typed parameter; at
+// Execute its value converts to text whatever the bound type. If that
+// description fails, the first one stands.
+func (s *Server) untypedAsText(ctx context.Context, c *conn, st string, ps []param, described []Column) []Column {
+	n := 0
+	for _, p := range ps {
+		n = max(n, p.n)
+	}
+	lits := make([]string, n)
+	for i := range lits {
+		lits[i] = "'0'"
+	}
+	dctx, done := c.statementContext(ctx)
+	defer done()
+	c.mu.Lock()
+	subj := c.subj
+	c.mu.Unlock()
+	other, err := s.Querier.Describe(dctx, subj, bindParams(st, ps, lits))
+	if err != nil || len(other) != len(described) {
+		return described
+	}
+	out := slices.Clone(described)
+	for i := range out {
+		if typeFor(other[i].Type).oid != typeFor(out[i].Type).oid {
+			out[i].Type = "VARCHAR"
+		}
+	}
+	return out
 }
 
 // statementError maps a failed statement's error; a canceled or timed-out

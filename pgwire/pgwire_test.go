@@ -175,6 +175,13 @@ func TestParameters(t *testing.T) {
 	if customer != "zoë" {
 		t.Errorf("customer = %q", customer)
 	}
+	// A parameter alone as a result column, untyped: text, as in Postgres.
+	if err := conn.QueryRow(ctx, "SELECT $1", "hello").Scan(&s); err != nil || s != "hello" {
+		t.Errorf("SELECT $1 = %q, %v", s, err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT $1::INTEGER + 1", 41).Scan(&n); err != nil || n != 42 {
+		t.Errorf("SELECT $1::INTEGER + 1 = %d, %v", n, err)
+	}
 }
 
 func TestLargeResult(t *testing.T) {

@@ -77,3 +77,25 @@ FROM information_schema.tables WHERE table_schema NOT IN ('information_schema', 
 		t.Error("rewrote a plain catalog query")
 	}
 }
+
+// TestRewriteDescribe: psql's \d TABLE queries lose their Postgres-only
+// spellings, and \d+'s view definition is answered NULL (it would name
+// the product's files).
+func TestRewriteDescribe(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`WHERE c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default`, `WHERE c.relname ~ '^(orders)$'`},
+		{`SELECT pg_catalog.pg_get_viewdef('22136'::pg_catalog.oid, true);`, `SELECT NULL::VARCHAR;`},
+		{`SELECT pg_catalog.pg_get_userbyid(n.nspowner) AS "Owner"`, `SELECT 'rhizome' AS "Owner"`},
+		{`CASE WHEN c.reloftype = 0 THEN '' ELSE c.reloftype::pg_catalog.regtype::pg_catalog.text END`, `CASE WHEN c.reloftype = 0 THEN '' ELSE c.reloftype::VARCHAR END`},
+	} {
+		got, ok := rewriteCatalog(c.in)
+		if !ok || got != c.want {
+			t.Errorf("rewriteCatalog(%s) = %q, %v; want %q", c.in, got, ok, c.want)
+		}
+	}
+	// Anything else serve gets as sent, and its allowlist still refuses
+	// pg_get_viewdef called any other way.
+	if _, ok := rewriteCatalog(`SELECT pg_get_viewdef('sales.orders')`); ok {
+		t.Error("rewrote a plain pg_get_viewdef call")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -214,6 +215,58 @@ func TestUpDemo(t *testing.T) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "42501" {
 		t.Fatalf("zed reads a confidential product: %v, want 42501", err)
+	}
+	// A typo in a product domain is 42P01 (product ids are public); a
+	// relation outside the products' domains stays 42501.
+	_, err = zed.Exec(bg, "SELECT * FROM sales.ordres")
+	if !errors.As(err, &pe) || pe.Code != "42P01" {
+		t.Errorf("an unknown product: %v, want 42P01", err)
+	}
+	_, err = zed.Exec(bg, "SELECT * FROM main.ordres")
+	if !errors.As(err, &pe) || pe.Code != "42501" {
+		t.Errorf("a relation in schema main: %v, want 42501", err)
+	}
+	// SHOW TABLES lists the products zed reads, qualified.
+	rows, err := zed.Query(bg, "SHOW TABLES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || !slices.Contains(names, "sales.product_catalog") || slices.Contains(names, "sales.orders") {
+		t.Errorf("SHOW TABLES = %v, %v; want sales.product_catalog, not sales.orders", names, err)
+	}
+	// psql's \d TABLE, \d+ TABLE and \dn describe what zed reads.
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		t.Fatalf("psql is not installed: %v", err)
+	}
+	for _, meta := range []string{`\d sales.product_catalog`, `\d+ sales.product_catalog`, `\dn`} {
+		res, err := exec.Command(psql, dsn("zed", tok.Secret), "-Xc", meta).CombinedOutput()
+		want := "list_price"
+		if meta == `\dn` {
+			want = "sales"
+		}
+		if err != nil || !strings.Contains(string(res), want) {
+			t.Errorf("psql %s: %v\n%s", meta, err, res)
+		}
+	}
+	// The other SHOW forms through the extended protocol too.
+	for _, q := range []string{"SHOW ALL TABLES", "DESCRIBE sales.product_catalog", "SUMMARIZE sales.product_catalog"} {
+		rows, err := zed.Query(bg, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		n := 0
+		for rows.Next() {
+			if _, err := rows.Values(); err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
+			n++
+		}
+		rows.Close()
+		if rows.Err() != nil || n == 0 {
+			t.Errorf("%s: %d rows, %v", q, n, rows.Err())
+		}
 	}
 	req, err := client.New(restURL, tok.Secret, http.DefaultClient).RequestAccess(bg, access.NewRequest{ProductID: "dp.sales.orders", Purpose: "pgwire test", Duration: "30d"})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/alert"
 	"github.com/rhizome-mesh/rhizome/engine/duckdb"
+	"github.com/rhizome-mesh/rhizome/metastore"
 	"github.com/rhizome-mesh/rhizome/qreport"
 	"github.com/rhizome-mesh/rhizome/quality"
 	"github.com/rhizome-mesh/rhizome/table"
@@ -226,6 +227,26 @@ func (p *Pipeline) gateAlerts(ctx context.Context, dp *rhizome.DataProduct, runI
 			Severity: sev, Summary: fmt.Sprintf("%s: check %s failed: %s", dp.ID, r.Check.Name, qreport.Describe(r)),
 			Details: map[string]any{"run_id": runID, "check": r.Check.Name, "metric": qreport.FormatMetric(r.Metric), "threshold": r.Threshold, "severity": r.Severity},
 			Firing:  !r.Passed, At: now})
+	}
+	// A check that is gone from the suite (removed or renamed) no longer
+	// fails: its open alert resolves.
+	current := map[string]bool{}
+	for _, r := range rep.Results {
+		current["check_failed/"+dp.ID+"/"+r.Check.Name] = true
+	}
+	for _, state := range []string{alert.StateFiring, alert.StateAcknowledged} {
+		recs, err := p.opt.Store.ListRecords(ctx, metastore.RecordQuery{Collection: alert.CollectionAlert, ProductID: dp.ID, State: state, Limit: 10000})
+		if err != nil {
+			p.opt.Logger.Warn("quality: reading open check alerts", "product", dp.ID, "error", err)
+			break
+		}
+		for _, rec := range recs {
+			if strings.HasPrefix(rec.ID, "check_failed/"+dp.ID+"/") && !current[rec.ID] {
+				obs.Observe(ctx, alert.Condition{Key: rec.ID, Kind: alert.KindCheckFailed, ProductID: dp.ID,
+					Summary: fmt.Sprintf("%s: check %s is no longer declared", dp.ID, strings.TrimPrefix(rec.ID, "check_failed/"+dp.ID+"/")),
+					Details: map[string]any{"run_id": runID}, Firing: false, At: now})
+			}
+		}
 	}
 	if quarantine != nil {
 		obs.Observe(ctx, alert.Condition{Key: "quarantined/" + dp.ID, Kind: alert.KindQuarantined, ProductID: dp.ID, Severity: "critical",
@@ -447,7 +468,10 @@ func CheckFile(ctx context.Context, contract []byte, object, path string, now ti
 		}
 		kept = append(kept, c)
 	}
-	rep, err := quality.Run(ctx, sess, name, kept, quality.RunOptions{Now: now, SampleRows: SampleRows, LastPublished: now})
+	// Samples end up in CI logs and artifacts: sensitive columns are
+	// masked as on the server.
+	masked := qreport.MaskedColumns(contract, object)
+	rep, err := quality.Run(ctx, sess, name, kept, quality.RunOptions{Now: now, SampleRows: SampleRows, LastPublished: now, Masked: masked})
 	if err != nil {
 		return nil, err
 	}

@@ -312,3 +312,46 @@ quality:
 		t.Fatalf("run_9 %+v %+v", r, body)
 	}
 }
+
+// TestGateResolvesAlertsOfRemovedChecks: with the real alert manager, a
+// check that failed and is then removed from the manifest no longer holds
+// its alert open; the next publish resolves it with the quarantine.
+func TestGateResolvesAlertsOfRemovedChecks(t *testing.T) {
+	e := newEnv(t)
+	mgr := alert.New(alert.Options{Store: e.store})
+	t.Cleanup(func() { _ = mgr.Close(context.Background()) })
+	e.pipe = pipeline.New(pipeline.Options{Store: e.store, Tables: e.tables, WorkDir: filepath.Join(t.TempDir(), "work"), BaseDir: e.base,
+		Secrets: connector.EnvSecrets{Getenv: func(string) string { return "" }}, Warehouse: "file://" + filepath.Join(t.TempDir(), "lake"),
+		Alerts: mgr, QuarantineDir: filepath.Join(t.TempDir(), "quarantine")})
+	strict := strings.Replace(gated, "  row_count: \"> 0\"\n", "  row_count: \"> 0\"\n  too_many: {type: row_count, threshold: \"> 100\"}\n", 1)
+	e.apply(strict)
+	if _, logs, err := e.run("run_1", "dp.sales.orders"); !strings.Contains(fmt2(err), "too_many") {
+		t.Fatalf("run_1: %v\n%s", err, strings.Join(logs, "\n"))
+	}
+	state := func(key string) string {
+		a, err := mgr.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("alert %s: %v", key, err)
+		}
+		return a.State
+	}
+	if s := state("check_failed/dp.sales.orders/too_many"); s != alert.StateFiring {
+		t.Fatalf("too_many alert %s", s)
+	}
+	e.apply(gated)
+	if _, logs, err := e.run("run_2", "dp.sales.orders"); err != nil {
+		t.Fatalf("run_2: %v\n%s", err, strings.Join(logs, "\n"))
+	}
+	for _, key := range []string{"check_failed/dp.sales.orders/too_many", "quarantined/dp.sales.orders"} {
+		if s := state(key); s != alert.StateResolved {
+			t.Fatalf("%s after the check was removed: %s", key, s)
+		}
+	}
+}
+
+func fmt2(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

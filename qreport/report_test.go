@@ -58,3 +58,18 @@ func TestTrend(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatMetricOf(t *testing.T) {
+	for _, c := range []struct {
+		typ  string
+		m    float64
+		want string
+	}{
+		{"freshness", 29.9146, "30s"}, {"freshness", 0.00778, "8ms"}, {"freshness", 86400, "24h0m0s"},
+		{"freshness", math.Inf(1), "+Inf"}, {"row_count", 20000, "20000"}, {"null_percentage", 0.3, "0.3"},
+	} {
+		if got := FormatMetricOf(c.typ, c.m); got != c.want {
+			t.Errorf("FormatMetricOf(%s, %v) = %q, want %q", c.typ, c.m, got, c.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/internal/nearest"
 	"github.com/rhizome-mesh/rhizome/quality"
 )
 
@@ -22,7 +23,7 @@ type Suite struct {
 	// sensitive, restricted or confidential in the contract, or tagged pii.
 	Masked []string
 	// Products names the products that referential_integrity checks read
-	// (args.table naming a product id), by check name.
+	// (args.product, else args.table naming a product id), by check name.
 	Products map[string]string
 }
 
@@ -95,12 +96,22 @@ func Gather(src Sources) (*Suite, []Problem) {
 	}
 	for _, c := range s.Checks {
 		if c.Type == "referential_integrity" {
-			if t, _ := c.Args["table"].(string); IsProductID(t) {
+			if _, t := refProduct(c); IsProductID(t) {
 				s.Products[c.Name] = t
 			}
 		}
 	}
 	return s, probs
+}
+
+// refProduct is the product a referential_integrity check reads and the
+// field that names it: `product`, else `table` (the guide's spelling).
+func refProduct(c quality.Check) (field, id string) {
+	if p, _ := c.Args["product"].(string); strings.TrimSpace(p) != "" {
+		return "product", strings.TrimSpace(p)
+	}
+	t, _ := c.Args["table"].(string)
+	return "table", strings.TrimSpace(t)
 }
 
 // Problem is an input problem with the source that declared it
@@ -239,18 +250,34 @@ func (s *Suite) Validate(exists func(productID string) bool) []Problem {
 		}
 		probs = append(probs, tag(src, ps)...)
 	}
+	names := map[string]bool{}
 	for _, c := range s.Checks {
+		names[c.Name] = true
+	}
+	for _, c := range s.Checks {
+		if t, ok := quality.Lookup(c.Type); ok && t.Name == "anomaly" {
+			if ref, _ := c.Args["check"].(string); ref != "" && !names[ref] {
+				var all []string
+				for _, o := range s.Checks {
+					if o.Name != c.Name {
+						all = append(all, o.Name)
+					}
+				}
+				probs = append(probs, Problem{rhizome.Problem{Path: join(c.Path, "check"), Message: fmt.Sprintf("anomaly watches check %q, which the product does not declare", ref),
+					Hint: nearest.Hint(ref, all)}, c.Source})
+			}
+		}
 		if c.Type != "referential_integrity" {
 			continue
 		}
-		t, _ := c.Args["table"].(string)
+		field, t := refProduct(c)
 		if !IsProductID(t) {
-			probs = append(probs, Problem{rhizome.Problem{Path: join(c.Path, "table"), Message: fmt.Sprintf("referential_integrity reads a data product: %q is not a product id", t),
-				Hint: "write `table: dp.<domain>.<name>`"}, c.Source})
+			probs = append(probs, Problem{rhizome.Problem{Path: join(c.Path, field), Message: fmt.Sprintf("referential_integrity reads a data product: %q is not a product id", t),
+				Hint: "write `product: dp.<domain>.<name>`"}, c.Source})
 			continue
 		}
 		if exists != nil && !exists(t) {
-			probs = append(probs, Problem{rhizome.Problem{Path: join(c.Path, "table"), Message: fmt.Sprintf("no data product %s", t),
+			probs = append(probs, Problem{rhizome.Problem{Path: join(c.Path, field), Message: fmt.Sprintf("no data product %s", t),
 				Hint: "name an applied data product, or apply it in the same request"}, c.Source})
 		}
 	}
@@ -270,6 +297,24 @@ func ContractObjects(doc json.RawMessage) []string {
 	var out []string
 	for _, o := range contractObjects(doc) {
 		out = append(out, o.name())
+	}
+	return out
+}
+
+// MaskedColumns lists the columns of a contract's schema object whose
+// sampled values are masked (classified pii, sensitive, restricted or
+// confidential, or tagged pii).
+func MaskedColumns(doc json.RawMessage, object string) []string {
+	var out []string
+	for _, o := range contractObjects(doc) {
+		if !strings.EqualFold(o.name(), object) {
+			continue
+		}
+		for _, p := range o.Properties {
+			if p.masked() {
+				out = append(out, p.name())
+			}
+		}
 	}
 	return out
 }

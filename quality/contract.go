@@ -25,7 +25,8 @@ import (
 //     and are skipped.
 //   - mustBe, mustNotBe, mustBeGreaterThan, mustBeGreaterOrEqualTo,
 //     mustBeLessThan, mustBeLessOrEqualTo, mustBeBetween, mustNotBeBetween;
-//     without one, counts of bad values must be 0 and rowCount > 0.
+//     without one (the ODCS schema refuses that; FromContract alone
+//     would take counts of bad values == 0 and rowCount > 0).
 //   - severity: error (default) or warning/info (warn).
 //
 // Each schema object also gets a schema check (its properties present,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -63,7 +65,7 @@ func init() {
 		whereField,
 	}
 	dupNotes := []string{"Duplicates are rows beyond the first of each value: non-null rows minus distinct non-null values, so 0 means unique. Rows with a NULL in any key column are ignored, as SQL UNIQUE does.",
-		"Exact, never estimated: one integer column whose values span less than 2^27 is counted with a bitmap (bitstring_agg) in the shared scan, after a min/max probe; other keys with count(DISTINCT), a hash table of every key, which on large tables costs more than the rest of the scan."}
+		"Exact, never estimated: one integer column whose values span less than 2^27 is counted with a bitmap (bitstring_agg) in the shared scan, between bounds from the engine's column statistics (Parquet metadata, zone maps; a min/max probe when there are none); other keys with count(DISTINCT), a hash table of every key, which on large tables costs more than the rest of the scan."}
 	Register(Type{
 		Name: "duplicate_count", Kind: KindAggregate, DefaultThreshold: "== 0",
 		Summary: "Number of duplicate rows on one column or several (uniqueness).",
@@ -162,8 +164,11 @@ var integerTypes = map[string]bool{
 // bitmapKeys makes uniqueness on one integer column exact and cheap:
 // count(DISTINCT) builds a hash table of every key (most of the cost of a
 // suite on a large table), while bitstring_agg sets one bit per value
-// between known bounds. One probe query reads the bounds of every such
-// key; a key with no values, or too wide a range, keeps count(DISTINCT).
+// between known bounds. The bounds come from the engine's statistics
+// (read without a scan), else from one probe query for every such key; a
+// key with no values, or too wide a range, keeps count(DISTINCT). If the
+// statistics were ever wrong, the scan fails and Run retries the check
+// with count(DISTINCT): the count is exact either way.
 func bitmapKeys(ctx context.Context, q Querier, table string, cols map[string]Column, scan []compiled, res []Result) {
 	var keys []string
 	var who [][]int // scan entries per key
@@ -185,13 +190,91 @@ func bitmapKeys(ctx context.Context, q Querier, table string, cols map[string]Co
 	if len(keys) == 0 {
 		return
 	}
+	bounds := statsBounds(ctx, q, table, keys)
+	var probe []string
+	for _, k := range keys {
+		if _, ok := bounds[k]; !ok {
+			probe = append(probe, k)
+		}
+	}
+	if len(probe) > 0 {
+		for k, b := range probeBounds(ctx, q, table, probe) {
+			bounds[k] = b
+		}
+	}
+	for j, k := range keys {
+		b, ok := bounds[k]
+		if !ok {
+			continue
+		}
+		typ := strings.ToUpper(cols[strings.ToLower(k)].Type)
+		for _, si := range who[j] {
+			s := &scan[si]
+			c := res[s.i].Check
+			s.exact = s.plan.Aggregates
+			aggs := append([]string(nil), s.plan.Aggregates...)
+			aggs[s.plan.distinctAt] = "bit_count(" + agg(c, fmt.Sprintf("bitstring_agg(%s, CAST(%d AS %s), CAST(%d AS %s))",
+				quoteIdent(k), b[0], typ, b[1], typ), "") + ")"
+			s.plan.Aggregates = aggs
+		}
+	}
+}
+
+// usable says whether [lo, hi] bounds a bitmap.
+func usable(lo, hi int64) bool { return hi >= lo && uint64(hi-lo) < bitmapRange }
+
+// statsRE reads the bounds in DuckDB's stats() text, "[Min: 0, Max: 99]...".
+var statsRE = regexp.MustCompile(`^\[Min: (-?\d+), Max: (-?\d+)\]`)
+
+// statsBounds reads the keys' bounds from the engine's statistics (the
+// storage's zone maps, or Parquet metadata), which it keeps without a
+// scan: stats() is computed when the query is planned. They may be wider
+// than the data (never narrower: the engine prunes row groups with them),
+// which only makes the bitmap larger. Keys without usable statistics are
+// left out.
+func statsBounds(ctx context.Context, q Querier, table string, keys []string) map[string][2]int64 {
+	out := map[string][2]int64{}
+	var exprs []string
+	for _, k := range keys {
+		exprs = append(exprs, "CAST(stats("+quoteIdent(k)+") AS VARCHAR)")
+	}
+	rows, err := q.Query(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+quoteTable(table)+" LIMIT 1")
+	if err != nil {
+		return out
+	}
+	defer rows.Close()
+	vals := make([]sql.NullString, len(keys))
+	ptrs := make([]any, len(keys))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if !rows.Next() || rows.Scan(ptrs...) != nil {
+		return out
+	}
+	for i, k := range keys {
+		m := statsRE.FindStringSubmatch(vals[i].String)
+		if m == nil {
+			continue
+		}
+		lo, err1 := strconv.ParseInt(m[1], 10, 64)
+		hi, err2 := strconv.ParseInt(m[2], 10, 64)
+		if err1 == nil && err2 == nil && usable(lo, hi) {
+			out[k] = [2]int64{lo, hi}
+		}
+	}
+	return out
+}
+
+// probeBounds reads the keys' exact bounds with one query.
+func probeBounds(ctx context.Context, q Querier, table string, keys []string) map[string][2]int64 {
+	out := map[string][2]int64{}
 	var exprs []string
 	for _, k := range keys {
 		exprs = append(exprs, "CAST(min("+quoteIdent(k)+") AS BIGINT)", "CAST(max("+quoteIdent(k)+") AS BIGINT)")
 	}
 	rows, err := q.Query(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+quoteTable(table))
 	if err != nil {
-		return // the scan will report what is wrong
+		return out // the scan will report what is wrong
 	}
 	defer rows.Close()
 	vals := make([]sql.NullInt64, len(exprs))
@@ -200,21 +283,13 @@ func bitmapKeys(ctx context.Context, q Querier, table string, cols map[string]Co
 		ptrs[i] = &vals[i]
 	}
 	if !rows.Next() || rows.Scan(ptrs...) != nil {
-		return
+		return out
 	}
 	for j, k := range keys {
 		lo, hi := vals[2*j], vals[2*j+1]
-		if !lo.Valid || !hi.Valid || uint64(hi.Int64-lo.Int64) >= bitmapRange || hi.Int64 < lo.Int64 {
-			continue
-		}
-		typ := strings.ToUpper(cols[strings.ToLower(k)].Type)
-		for _, si := range who[j] {
-			s := &scan[si]
-			c := res[s.i].Check
-			aggs := append([]string(nil), s.plan.Aggregates...)
-			aggs[s.plan.distinctAt] = "bit_count(" + agg(c, fmt.Sprintf("bitstring_agg(%s, CAST(%d AS %s), CAST(%d AS %s))",
-				quoteIdent(k), lo.Int64, typ, hi.Int64, typ), "") + ")"
-			s.plan.Aggregates = aggs
+		if lo.Valid && hi.Valid && usable(lo.Int64, hi.Int64) {
+			out[k] = [2]int64{lo.Int64, hi.Int64}
 		}
 	}
+	return out
 }

@@ -26,11 +26,11 @@ func (c *counting) Query(ctx context.Context, q string, args ...any) (*sql.Rows,
 }
 
 // scans are the queries that read table rows (not DESCRIBE, not the
-// min/max probe of integer keys).
+// statistics read or min/max probe of integer keys).
 func (c *counting) scans() []string {
 	var out []string
 	for _, q := range c.queries {
-		if !strings.HasPrefix(q, "DESCRIBE") && !strings.HasPrefix(q, "SELECT CAST(min(") {
+		if !strings.HasPrefix(q, "DESCRIBE") && !strings.HasPrefix(q, "SELECT CAST(min(") && !strings.HasPrefix(q, "SELECT CAST(stats(") {
 			out = append(out, q)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/quality-checks.md from the registry")
@@ -97,6 +98,12 @@ func TestDocsExamples(t *testing.T) {
 	checks, probs = FromInfra(infra.Spec.Quality.Checks)
 	if len(probs) > 0 || len(checks) != 4 {
 		t.Errorf("infrastructure example: %d checks\n%s", len(checks), problemsText(probs))
+	}
+	// The contract example is a valid ODCS document, as `rhizome validate`
+	// reads it.
+	head := "apiVersion: v3.1.0\nkind: DataContract\nid: orders-contract\nversion: 1.0.0\nstatus: active\n"
+	if _, err := spec.DecodeOne("contract.yaml", []byte(head+blocks[2])); err != nil {
+		t.Errorf("contract example: %v\n%s", err, problemsText(rhizome.ProblemsOf(err)))
 	}
 	j, err := yaml.YAMLToJSON([]byte(blocks[2]))
 	if err != nil {

@@ -10,7 +10,7 @@
 // Every aggregate and row check on a table compiles into one scan, with
 // identical aggregates computed once. Two tricks keep that scan close to a
 // bare read: uniqueness of an integer key is counted with a bitmap
-// (bitstring_agg, after a min/max probe) instead of a hash table, and row
+// (bitstring_agg, bounded by the engine's column statistics) instead of a hash table, and row
 // checks with bounds (range, length, integer enums) read only min and max,
 // counting failing rows in a second query only when those say some fail.
 // Custom SQL, drift and referential lookups run their own queries; schema
@@ -61,13 +61,14 @@ const (
 
 // Check is one declared check, whatever its source.
 type Check struct {
-	Name          string   `json:"name"` // unique id in a suite
-	Type          string   `json:"type"`
-	Column        string   `json:"column,omitempty"`
-	Columns       []string `json:"columns,omitempty"`
-	Where         string   `json:"where,omitempty"`
-	Threshold     spec.Threshold
-	ThresholdText string `json:"threshold,omitempty"`
+	Name    string   `json:"name"` // unique id in a suite
+	Type    string   `json:"type"`
+	Column  string   `json:"column,omitempty"`
+	Columns []string `json:"columns,omitempty"`
+	Where   string   `json:"where,omitempty"`
+	// Threshold is ThresholdText parsed; JSON carries only the text.
+	Threshold     spec.Threshold `json:"-"`
+	ThresholdText string         `json:"threshold,omitempty"`
 	// Between, when set, replaces Threshold: the metric must lie in
 	// [Min, Max] (or outside it when Not), as ODCS mustBeBetween.
 	Between  *Bounds        `json:"between,omitempty"`
@@ -82,8 +83,9 @@ type Check struct {
 
 // Bounds is an inclusive range for ODCS mustBeBetween / mustNotBeBetween.
 type Bounds struct {
-	Min, Max float64
-	Not      bool
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
+	Not bool    `json:"not,omitempty"`
 }
 
 // HasThreshold reports whether a threshold or bounds were declared.
@@ -108,6 +110,9 @@ func (c Check) thresholdString() string {
 			s = "not " + s
 		}
 		return s
+	}
+	if c.Threshold.IsDuration && strings.TrimSpace(c.ThresholdText) != "" {
+		return strings.TrimSpace(c.ThresholdText) // "< 24 hours", not "< 24h0m0s"
 	}
 	return c.Threshold.String()
 }

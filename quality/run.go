@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -62,13 +63,18 @@ type compiled struct {
 	i    int
 	plan Plan
 	idx  []int // where its aggregates sit in the scan (shared when equal)
+	// exact is the plan's aggregates before bitmapKeys replaced
+	// count(DISTINCT) with a bitmap (nil: not replaced), to retry with
+	// if the bitmap's bounds turn out wrong.
+	exact []string
 }
 
 // Run evaluates checks on table: one DESCRIBE, one scan for every
 // aggregate and row check, a sample query per failing row check, and one
 // query per custom SQL, drift or referential check that needs its own.
-// Uniqueness of an integer key adds a min/max probe of that column so the
-// scan can count distinct values with a bitmap instead of a hash table.
+// Uniqueness of an integer key reads the column's bounds from the engine's
+// statistics (or, without them, a min/max probe) so the scan can count
+// distinct values with a bitmap instead of a hash table.
 // An error is returned only when the table cannot be described;
 // everything else lands in a Result.
 func Run(ctx context.Context, q Querier, table string, checks []Check, opt RunOptions) (*Report, error) {
@@ -167,6 +173,16 @@ func Run(ctx context.Context, q Querier, table string, checks []Check, opt RunOp
 					mine = append(mine, exprs[j])
 				}
 				v, err := scanRow(ctx, q, "SELECT "+strings.Join(mine, ", ")+" FROM "+quoteTable(table), len(mine))
+				if err != nil && s.exact != nil {
+					// A bitmap bound taken from statistics was wrong (a
+					// value outside it): count(DISTINCT) is exact anyway.
+					s.plan.Aggregates, s.plan.screen = s.exact, ""
+					mine = mine[:0]
+					for _, e := range s.exact {
+						mine = append(mine, "CAST(("+e+") AS DOUBLE)")
+					}
+					v, err = scanRow(ctx, q, "SELECT "+strings.Join(mine, ", ")+" FROM "+quoteTable(table), len(mine))
+				}
 				if err != nil {
 					res[s.i].Error = errText(err)
 					continue
@@ -471,8 +487,47 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	if math.IsNaN(r.Metric) || math.IsInf(r.Metric, 0) {
 		metric = strconv.FormatFloat(r.Metric, 'g', -1, 64)
 	}
-	return json.Marshal(struct {
+	// No HTML escaping: thresholds read "> 10", not "\u003e 10", in every
+	// encoder's output (an outer encoder does not undo an inner escape).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(struct {
 		plain
 		Metric any `json:"metric"`
-	}{plain(r), metric})
+	}{plain(r), metric}); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, a non-finite metric
+// included ("NaN", "+Inf", "-Inf"), so stored results round-trip.
+func (r *Result) UnmarshalJSON(b []byte) error {
+	type plain Result
+	var v struct {
+		plain
+		Metric json.RawMessage `json:"metric"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Result(v.plain)
+	r.Metric = 0
+	if len(v.Metric) == 0 || string(v.Metric) == "null" {
+		return nil
+	}
+	if v.Metric[0] == '"' {
+		var s string
+		if err := json.Unmarshal(v.Metric, &s); err != nil {
+			return err
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("metric %q is not a number", s)
+		}
+		r.Metric = f
+		return nil
+	}
+	return json.Unmarshal(v.Metric, &r.Metric)
 }

@@ -2,6 +2,7 @@ package quality
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -200,6 +201,32 @@ func TestNonFiniteMetricJSON(t *testing.T) {
 	b, err = json.Marshal(Result{Metric: 2.5})
 	if err != nil || !strings.Contains(string(b), `"metric":2.5`) {
 		t.Errorf("%s %v", b, err)
+	}
+	// An encoder without HTML escaping (the CLI's) prints "> 1" as is.
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(Result{Threshold: "> 1"}); err != nil || !strings.Contains(buf.String(), `"threshold":"> 1"`) {
+		t.Errorf("%s %v", buf.String(), err)
+	}
+	// Stored results read back, non-finite metrics included.
+	for _, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, 2.5} {
+		in := Result{Check: Check{Name: "m", ThresholdText: "< 1 hour"}, Metric: x, Threshold: "< 1 hour", Severity: SeverityWarn}
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out Result
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		same := out.Metric == x || (math.IsNaN(x) && math.IsNaN(out.Metric))
+		if !same || out.Check.Name != "m" || out.Threshold != "< 1 hour" || out.Severity != SeverityWarn {
+			t.Errorf("%s read back as %+v", b, out)
+		}
+	}
+	if err := json.Unmarshal([]byte(`{"metric":"lots"}`), new(Result)); err == nil {
+		t.Error("a non-number metric was accepted")
 	}
 }
 
@@ -477,5 +504,59 @@ func TestScreenedRowChecks(t *testing.T) {
 	// the scan, one recount for the four, a sample query each
 	if n := len(q.scans()); n != 6 {
 		t.Errorf("%d queries:\n%s", n, strings.Join(q.scans(), "\n"))
+	}
+}
+
+// lyingStats answers the statistics read of integer keys with bounds
+// narrower than the data, as a buggy engine would.
+type lyingStats struct{ Querier }
+
+func (l lyingStats) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if strings.HasPrefix(q, "SELECT CAST(stats(") {
+		q = "SELECT '[Min: 0, Max: 1][Has Null: false]' FROM range(1)"
+	}
+	return l.Querier.Query(ctx, q, args...)
+}
+
+// TestUniqueBitmapBounds: uniqueness of an integer key is exact whatever
+// its bounds come from: the engine's statistics (wider than the data after
+// a delete), a probe (a view without statistics), or wrong statistics
+// (the bitmap fails and count(DISTINCT) answers).
+func TestUniqueBitmapBounds(t *testing.T) {
+	s := newSession(t)
+	exec(t, s,
+		`CREATE TABLE keys AS SELECT (i - 500)::BIGINT AS id, (i % 300)::INTEGER AS g FROM range(1000) r(i)`,
+		`DELETE FROM keys WHERE id < -400 OR id > 400`,
+		`INSERT INTO keys VALUES (7, 1), (7, 2), (NULL, 3)`,
+		`CREATE VIEW odd AS SELECT id * 2 + 1 AS id, g FROM keys`)
+	ctx := context.Background()
+	dup := chk(t, "duplicate_count", "id", "", nil)
+	grp := chk(t, "duplicate_count", "g", "", nil)
+	grp.Name = "g"
+	filtered := chk(t, "duplicate_count", "id", "", nil)
+	filtered.Name, filtered.Where = "filtered", "id NOT IN (7, 15)" // 7 in keys is 15 in odd
+	for _, tc := range []struct {
+		name  string
+		q     Querier
+		table string
+	}{{"stats", s, "keys"}, {"view", s, "odd"}, {"lying stats", lyingStats{s}, "keys"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &counting{Querier: tc.q}
+			rep, err := Run(ctx, c, tc.table, []Check{dup, grp, filtered}, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]float64{"duplicate_count": 2, "g": 804 - 300, "filtered": 0}
+			for _, r := range rep.Results {
+				if r.Error != "" || r.Metric != want[r.Check.Name] {
+					t.Log(strings.Join(c.queries, "\n"))
+					t.Errorf("%s: metric %v, error %q, want %v", r.Check.Name, r.Metric, r.Error, want[r.Check.Name])
+				}
+			}
+			bitmap := strings.Contains(strings.Join(c.queries, "\n"), "bitstring_agg")
+			if !bitmap {
+				t.Errorf("no bitmap used:\n%s", strings.Join(c.queries, "\n"))
+			}
+		})
 	}
 }

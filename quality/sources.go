@@ -194,6 +194,9 @@ func setThreshold(c *Check, text string) (rhizome.Problem, bool) {
 	th, err := spec.ParseThreshold(text)
 	if err != nil {
 		msg, hint, _ := strings.Cut(err.Error(), "; ")
+		if t, ok := Lookup(c.Type); ok && t.Name == "freshness" && !strings.Contains(hint, "hour") {
+			hint = `want an age, e.g. "< 24 hours", "<= 15 min", "< 2 days"`
+		}
 		return c.problem("threshold", msg, hint), false
 	}
 	c.Threshold, c.ThresholdText = th, text

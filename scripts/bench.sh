@@ -15,4 +15,10 @@ out="bench/results/$(date -u +%Y-%m-%d).txt"
   go test -run XXX -bench 'IngestCSV10M|PostgresStage5M' -benchtime 3x -timeout 30m ./bench/
   go test -run XXX -bench 'IngestPeakRSS' -benchtime 1x -timeout 30m ./bench/
   go test -run XXX -bench 'SchedulerOverhead' -benchtime 100x ./jobs/
+  # Quality (issue 5): ten mixed checks vs one bare scan, 10M rows.
+  go test -run XXX -bench 'QualityTenChecks10M' -benchtime 3x -timeout 30m ./bench/
+  # Serving (issue 6): governed vs bare DuckDB, Arrow export, point query,
+  # Postgres wire throughput to pgx and psql.
+  go test -run XXX -bench 'Serve' -benchtime 3x -timeout 30m ./bench/
+  go test -run XXX -bench 'PgwireThroughput' -benchtime 3x -timeout 30m ./bench/
 } | tee "$out"

@@ -191,6 +191,12 @@ func (r *Reader) Err() error { return r.err }
 // Rows read so far.
 func (r *Reader) Count() int64 { return r.n }
 
+// Close ends the read and audits the rows it returned.
+func (r *Reader) Close() error {
+	r.Result.read = r.n
+	return r.Result.Close()
+}
+
 // Cursor is the token of the next page, "" on the last (valid after Next
 // returned false).
 func (r *Reader) Cursor() string {
@@ -348,6 +354,7 @@ func (s *Service) Read(ctx context.Context, subj access.Subject, productID strin
 	if err != nil {
 		return nil, err
 	}
+	res.done = s.completion(entry)
 	r := &Reader{Result: res, limit: req.Limit, keys: keys, sortSpec: sortSpec}
 	r.vals = make([]any, len(res.Columns))
 	r.keyVals = make([]sql.NullString, keys)

@@ -43,13 +43,29 @@ func (r *recorder) entries() []audit.Entry {
 	return slices.Clone(r.all)
 }
 
+// last is the last entry but the ".done" ones (which count a read's
+// rows once it is closed).
 func (r *recorder) last() audit.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.all) == 0 {
-		return audit.Entry{}
+	for i := len(r.all) - 1; i >= 0; i-- {
+		if !strings.HasSuffix(r.all[i].Action, ".done") {
+			return r.all[i]
+		}
 	}
-	return r.all[len(r.all)-1]
+	return audit.Entry{}
+}
+
+// lastDone is the last ".done" entry.
+func (r *recorder) lastDone() audit.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.all) - 1; i >= 0; i-- {
+		if strings.HasSuffix(r.all[i].Action, ".done") {
+			return r.all[i]
+		}
+	}
+	return audit.Entry{}
 }
 
 // rules is a Decider written for the tests: bob reads dp.sales.orders
@@ -214,13 +230,14 @@ func rowsOf(t testing.TB, e *env, subj access.Subject, query string) ([]serve.Co
 	defer res.Close()
 	var out [][]string
 	n := len(res.Columns)
-	for res.Rows.Next() {
+	rows := res.Stream()
+	for rows.Next() {
 		vals := make([]any, n)
 		ptrs := make([]any, n)
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
-		if err := res.Rows.Scan(ptrs...); err != nil {
+		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
 		row := make([]string, n)
@@ -229,7 +246,7 @@ func rowsOf(t testing.TB, e *env, subj access.Subject, query string) ([]serve.Co
 		}
 		out = append(out, row)
 	}
-	if err := res.Rows.Err(); err != nil {
+	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return res.Columns, out

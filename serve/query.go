@@ -45,17 +45,42 @@ func (s *Service) QueryVia(ctx context.Context, subj access.Subject, query, via 
 	if err := s.record(ctx, entry); err != nil {
 		return nil, err
 	}
-	run := st.SQL
-	if !st.Show && !st.Explain {
-		run = fmt.Sprintf("SELECT * FROM (\n%s\n) AS rhizome_q LIMIT %d", trimStatement(st.SQL), s.MaxRows)
+	run, limit := st.SQL, int64(0)
+	switch {
+	case isShowTables(st.SQL):
+		// DuckDB's SHOW TABLES lists the schema "main", where no product
+		// lives: list the products, qualified, instead.
+		run = showTablesSQL
+	case !st.Show && !st.Explain:
+		// One row past the cap tells Stream the result is larger.
+		limit = s.MaxRows
+		run = fmt.Sprintf("SELECT * FROM (\n%s\n) AS rhizome_q LIMIT %d", trimStatement(st.SQL), s.MaxRows+1)
 	}
-	return s.run(ctx, views, func(ctx context.Context, sess *duckdb.Session, scrub func(string) string) (*Result, error) {
+	res, err := s.run(ctx, views, func(ctx context.Context, sess *duckdb.Session, scrub func(string) string) (*Result, error) {
 		rows, err := sess.QueryServe(ctx, st, run, scrub)
 		if err != nil {
 			return nil, err
 		}
 		return resultOf(rows, 0)
 	})
+	if err != nil {
+		return nil, err
+	}
+	res.Limit = limit
+	res.done = s.completion(entry)
+	return res, nil
+}
+
+// showTablesSQL answers SHOW TABLES: the visible products, as
+// "domain.product" names (the session holds only the caller's views).
+const showTablesSQL = `SELECT table_schema || '.' || table_name AS name FROM information_schema.tables
+WHERE table_schema NOT IN ('information_schema', 'pg_catalog', 'main') ORDER BY 1`
+
+// isShowTables reports whether query is SHOW TABLES (not SHOW ALL
+// TABLES, which lists every schema already).
+func isShowTables(query string) bool {
+	f := strings.Fields(strings.TrimRight(strings.TrimSpace(query), "; \t\n"))
+	return len(f) == 2 && strings.EqualFold(f[0], "SHOW") && strings.EqualFold(f[1], "TABLES")
 }
 
 // Describe returns the columns query would return, without running it.
@@ -78,9 +103,20 @@ func (s *Service) Describe(ctx context.Context, subj access.Subject, query strin
 		s.deny(ctx, entry, err)
 		return nil, err
 	}
+	// DuckDB describes SHOW/DESCRIBE/SUMMARIZE as a subquery only.
+	desc := st
+	if isShowTables(st.SQL) {
+		d := *st
+		d.SQL = showTablesSQL
+		desc = &d
+	} else if st.Show {
+		d := *st
+		d.SQL = "SELECT * FROM (" + trimStatement(st.SQL) + "\n)"
+		desc = &d
+	}
 	var out []Column
 	_, err = s.run(ctx, views, func(ctx context.Context, sess *duckdb.Session, scrub func(string) string) (*Result, error) {
-		cols, err := sess.DescribeServe(ctx, st, scrub)
+		cols, err := sess.DescribeServe(ctx, desc, scrub)
 		for _, c := range cols {
 			out = append(out, Column{Name: c.Name, Type: c.Type})
 		}
@@ -170,6 +206,16 @@ func (s *Service) viewsFor(ctx context.Context, subj access.Subject, st *duckdb.
 	seen := map[string]bool{}
 	for _, r := range st.Relations {
 		t, ok := idx.rels[r]
+		if !ok && idx.domains[r.Schema] {
+			// A schema that is a product domain but no product of that
+			// name: a typo. Product manifests (ids, domains, versions)
+			// are readable by every principal, so saying it does not
+			// exist leaks nothing. Other schemas (main, system, temp...)
+			// stay refusals.
+			return views, &rhizome.Error{Code: rhizome.ENotFound, Message: fmt.Sprintf("relation %s does not exist: domain %s has no such product or version", r, r.Schema),
+				Hint: `name products as "domain"."product" (or "domain"."product_v1" for major version 1); SHOW TABLES or rhizome get products lists them`,
+				Err:  duckdb.ServeError{Kind: "relation"}}
+		}
 		if !ok {
 			return views, rhizome.Errorf(rhizome.EForbidden, "relation %s is not a product you may read", r).
 				WithHint(`name products as "domain"."product" (or "domain"."product_v1" for major version 1); rhizome get products lists them`)

@@ -97,16 +97,23 @@ func TestSQLStates(t *testing.T) {
 		{`SELECT secret FROM sales.orders`, "42703"},
 		{`SELECT no_such_function(1)`, "42883"},
 		{`SELECT * FROM hr.salaries`, "42501"},
-		{`SELECT * FROM sales.nothing`, "42501"},
+		// A domain's unknown product is a typo (product ids are public);
+		// any other schema stays a refusal.
+		{`SELECT * FROM sales.nothing`, "42P01"},
+		{`SELECT * FROM sales.orders_v7`, "42P01"},
+		{`SELECT * FROM main.nothing`, "42501"},
+		{`SELECT * FROM nothing`, "42501"},
+		{`SELECT * FROM generate_series(1, 5000)`, "54000"},
 		{`DROP TABLE sales.orders`, "42501"},
 		{`SELECT CAST('x' AS INTEGER)`, "22000"},
 		{`SELECT CAST(region AS INTEGER) FROM sales.orders`, "22000"},
 	} {
 		res, err := e.svc.Query(ctx, bob, c.sql)
 		if err == nil {
-			for res.Rows.Next() {
+			rows := res.Stream()
+			for rows.Next() {
 			}
-			err = res.Err(res.Rows.Err()) // run-time errors come from Rows
+			err = rows.Err() // run-time errors come from the rows
 			res.Close()
 		}
 		if got := serve.SQLState(err); got != c.state {
@@ -131,11 +138,74 @@ func TestSQLStates(t *testing.T) {
 	}
 }
 
-func TestMaxRowsTruncates(t *testing.T) {
+// TestMaxRowsFails: a SQL result larger than MaxRows is not truncated
+// silently: MaxRows rows come, then the read fails with 54000, and the
+// audit log counts the rows sent and says the result was cut. A result
+// of exactly MaxRows rows is whole.
+func TestMaxRowsFails(t *testing.T) {
 	e := newEnv(t, nil)
-	_, rows := rowsOf(t, e, bob, `SELECT * FROM generate_series(1, 1000000000000) LIMIT 5000000`)
-	if len(rows) != 1000 {
-		t.Errorf("got %d rows, want MaxRows (1000)", len(rows))
+	ctx := context.Background()
+	res, err := e.svc.Query(ctx, bob, `SELECT * FROM generate_series(1, 1000000000000) LIMIT 5000000`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, n := res.Stream(), 0
+	for rows.Next() {
+		n++
+	}
+	err = rows.Err()
+	res.Close()
+	if n != 1000 || rhizome.Code(err) != rhizome.ETooLarge || serve.SQLState(err) != "54000" || !strings.Contains(fmt.Sprint(err), "LIMIT") {
+		t.Errorf("got %d rows and %v (%s), want MaxRows (1000) then 54000 with a hint", n, err, serve.SQLState(err))
+	}
+	if d := e.rec.lastDone(); d.Action != serve.ActionSQL+".done" || d.Rows != 1000 || d.Details["truncated"] != true || d.Actor != "bob" {
+		t.Errorf("completion entry = %+v, want sql.query.done with 1000 rows, truncated", d)
+	}
+	_, all := rowsOf(t, e, bob, `SELECT * FROM range(1000)`)
+	if len(all) != 1000 {
+		t.Errorf("a result of exactly MaxRows rows: got %d", len(all))
+	}
+	if d := e.rec.lastDone(); d.Rows != 1000 || d.Details != nil {
+		t.Errorf("completion entry = %+v, want 1000 rows, not truncated", d)
+	}
+}
+
+// TestShowTablesListsProducts: SHOW TABLES lists the products the caller
+// may read, qualified (DuckDB's own would list the empty schema main).
+func TestShowTablesListsProducts(t *testing.T) {
+	e := newEnv(t, nil)
+	_, rows := rowsOf(t, e, bob, `SHOW TABLES`)
+	if got := joinRows(rows); !strings.Contains(got, "sales.orders") || strings.Contains(got, "salaries") {
+		t.Errorf("SHOW TABLES = %s, want sales.orders and not hr.salaries", got)
+	}
+	// The pg_get_* functions BI catalog queries call that show no view
+	// definition are allowed (pg_get_viewdef is in the bypass corpus).
+	_, rows = rowsOf(t, e, bob, `SELECT pg_get_expr(NULL, 0) IS NULL, pg_get_constraintdef(0) IS NULL`)
+	if len(rows) != 1 {
+		t.Errorf("pg_get_expr: %v", rows)
+	}
+}
+
+// TestReadsAuditRowCounts: each read is audited before its first row and
+// its row count once closed (".done"), over SQL and the REST reader.
+func TestReadsAuditRowCounts(t *testing.T) {
+	e := newEnv(t, nil)
+	_, rows := rowsOf(t, e, bob, `SELECT id FROM sales.orders LIMIT 3`)
+	if len(rows) != 3 {
+		t.Fatalf("rows = %v", rows)
+	}
+	if d := e.rec.lastDone(); d.Action != serve.ActionSQL+".done" || d.Rows != 3 || d.ProductID != "dp.sales.orders" || d.RowFilter == "" {
+		t.Errorf("SQL completion = %+v", d)
+	}
+	rd, err := e.svc.Read(context.Background(), bob, "dp.sales.orders", serve.ReadRequest{Limit: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rd.Next() {
+	}
+	rd.Close()
+	if d := e.rec.lastDone(); d.Action != serve.ActionRead+".done" || d.Rows != 4 || d.Masks["email"] == "" {
+		t.Errorf("REST completion = %+v", d)
 	}
 }
 
@@ -222,6 +292,10 @@ func TestRead(t *testing.T) {
 	_, _, err = read(admin, serve.ReadRequest{AsOf: "12345678"})
 	if rhizome.Code(err) != rhizome.ENotFound {
 		t.Errorf("as_of unknown snapshot: %v", err)
+	}
+	_, _, err = read(admin, serve.ReadRequest{AsOf: "2001-01-01T00:00:00Z"})
+	if rhizome.Code(err) != rhizome.ENotFound || !strings.Contains(err.Error(), "no snapshot as of 2001-01-01T00:00:00Z") {
+		t.Errorf("as_of before the first snapshot: %v", err)
 	}
 	_, _, err = read(admin, serve.ReadRequest{AsOf: "last tuesday"})
 	if rhizome.Code(err) != rhizome.EInvalid {

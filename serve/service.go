@@ -45,7 +45,8 @@ type Service struct {
 	// StatementTimeout cancels a query that runs longer (default 30s).
 	StatementTimeout time.Duration
 	// MaxRows caps the rows a SQL query returns (default 1,000,000):
-	// results are truncated there (see docs/data-api.md).
+	// a larger result fails with 54000 after that many rows (see
+	// docs/data-api.md).
 	MaxRows int64
 	// MaxEngines is how many sandboxed engines stay open (default 32).
 	MaxEngines int
@@ -200,6 +201,8 @@ type productIndex struct {
 	at   time.Time
 	rels map[duckdb.Relation]target
 	all  []target // current names, for catalog queries
+	// domains are the schemas products live in.
+	domains map[string]bool
 }
 
 // indexTTL is how long the product name index is reused.
@@ -215,7 +218,7 @@ func (s *Service) products(ctx context.Context) (*productIndex, error) {
 	if idx != nil && now.Sub(idx.at) < indexTTL && !now.Before(idx.at) {
 		return idx, nil
 	}
-	idx = &productIndex{at: now, rels: map[duckdb.Relation]target{}}
+	idx = &productIndex{at: now, rels: map[duckdb.Relation]target{}, domains: map[string]bool{}}
 	after := ""
 	for {
 		page, err := s.Store.List(ctx, metastore.ListOptions{Kind: rhizome.KindDataProduct, After: after, Limit: 1000})
@@ -232,6 +235,7 @@ func (s *Service) products(ctx context.Context) (*productIndex, error) {
 			t := target{rel: duckdb.Relation{Schema: cur.Namespace, Name: base}, productID: dp.ID, version: dp.CurrentVersion, ref: cur, current: true}
 			idx.rels[t.rel] = t
 			idx.all = append(idx.all, t)
+			idx.domains[t.rel.Schema] = true
 			for _, v := range append([]string{dp.CurrentVersion}, dp.PreviousVersions...) {
 				ref := table.RefFor(dp.ID, v)
 				r := duckdb.Relation{Schema: ref.Namespace, Name: ref.Name}
@@ -285,6 +289,10 @@ func (s *Service) prepare(ctx context.Context, subj access.Subject, t target, at
 	}
 	if !d.Allow {
 		return &view{target: t, decision: d}, nil
+	}
+	if err != nil && !at.Time.IsZero() {
+		return nil, rhizome.Errorf(rhizome.ENotFound, "product %s has no snapshot as of %s", t.productID, at.Time.UTC().Format(time.RFC3339)).
+			WithHint("rhizome versions %s lists its versions; read a later time, a version or a snapshot id", t.productID)
 	}
 	if err != nil {
 		return nil, rhizome.Errorf(rhizome.ENotFound, "product %s has no data to read yet", t.productID).WithHint("run it first: rhizome run %s", t.productID)

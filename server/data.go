@@ -233,14 +233,15 @@ func newResultSource(res *serve.Result) *resultSource {
 
 func (s *resultSource) columns() []serve.Column { return s.res.Columns }
 func (s *resultSource) next() bool {
-	if s.e != nil || !s.res.Rows.Next() {
+	rows := s.res.Stream() // counts rows for the audit log, fails past MaxRows
+	if s.e != nil || !rows.Next() {
 		if s.e == nil {
-			s.e = s.res.Err(s.res.Rows.Err())
+			s.e = rows.Err()
 		}
 		return false
 	}
-	if err := s.res.Rows.Scan(s.ptrs...); err != nil {
-		s.e = s.res.Err(err)
+	if err := rows.Scan(s.ptrs...); err != nil {
+		s.e = err
 		return false
 	}
 	return true
@@ -333,6 +334,31 @@ func safeName(s string) string {
 	return unsafeName.ReplaceAllString(s, "_")
 }
 
+// dateColumns marks the DATE columns, whose values (time.Time at
+// midnight UTC) JSON and CSV write as 2006-01-02, not as timestamps.
+func dateColumns(cols []serve.Column) []bool {
+	var out []bool
+	for i, c := range cols {
+		if c.Type == "DATE" {
+			if out == nil {
+				out = make([]bool, len(cols))
+			}
+			out[i] = true
+		}
+	}
+	return out
+}
+
+// plainDates replaces the DATE columns' times in vals with their dates.
+func plainDates(vals []any, dates []bool) []any {
+	for i, d := range dates {
+		if t, ok := vals[i].(time.Time); d && ok {
+			vals[i] = t.Format(time.DateOnly)
+		}
+	}
+	return vals
+}
+
 // jsonValue encodes one value.
 func jsonValue(v any) []byte {
 	switch x := v.(type) {
@@ -389,13 +415,14 @@ func writeJSONRows(w *bufio.Writer, src rowSource, have bool) error {
 	w.Write(cols)
 	w.WriteString(`,"rows":[`)
 	names := namesOf(src.columns())
+	dates := dateColumns(src.columns())
 	n := 0
 	for ok := have; ok; ok = src.next() {
 		if n > 0 {
 			w.WriteByte(',')
 		}
 		w.WriteByte('\n')
-		writeObject(w, names, src.values())
+		writeObject(w, names, plainDates(src.values(), dates))
 		n++
 	}
 	w.WriteString("\n],\"count\":" + strconv.Itoa(n))
@@ -413,8 +440,9 @@ func writeJSONRows(w *bufio.Writer, src rowSource, have bool) error {
 
 func writeNDJSON(w *bufio.Writer, src rowSource, have bool) error {
 	names := namesOf(src.columns())
+	dates := dateColumns(src.columns())
 	for ok := have; ok; ok = src.next() {
-		writeObject(w, names, src.values())
+		writeObject(w, names, plainDates(src.values(), dates))
 		if err := w.WriteByte('\n'); err != nil {
 			return err
 		}
@@ -451,8 +479,9 @@ func writeCSV(w *bufio.Writer, src rowSource, have bool) error {
 	if err := cw.Write(rec); err != nil {
 		return err
 	}
+	dates := dateColumns(cols)
 	for ok := have; ok; ok = src.next() {
-		for i, v := range src.values() {
+		for i, v := range plainDates(src.values(), dates) {
 			rec[i] = csvValue(v)
 		}
 		if err := cw.Write(rec); err != nil {

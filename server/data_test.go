@@ -374,6 +374,24 @@ func TestDataAPI(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `{"n":25,"regions":1}`) {
 		t.Errorf("query: %d %s", resp.StatusCode, body)
 	}
+	// Dates are dates in JSON and CSV, not midnight timestamps; a typo in
+	// a product domain is 404, a relation elsewhere 403.
+	resp, body = e.post("ann", "/api/v1/query", map[string]string{"sql": `SELECT DATE '2022-03-01' AS d, TIMESTAMP '2022-03-01 10:00:00' AS ts`})
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `{"d":"2022-03-01","ts":"2022-03-01T10:00:00Z"}`) {
+		t.Errorf("dates: %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.post("ann", "/api/v1/query", map[string]string{"sql": `SELECT DATE '2022-03-01' AS d`, "format": "csv"})
+	if resp.StatusCode != 200 || string(body) != "d\n2022-03-01\n" {
+		t.Errorf("dates in CSV: %d %q", resp.StatusCode, body)
+	}
+	resp, body = e.post("ann", "/api/v1/query", map[string]string{"sql": `SELECT * FROM shop.ordres`})
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown product: %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.post("ann", "/api/v1/query", map[string]string{"sql": `SELECT * FROM main.ordres`})
+	if resp.StatusCode != 403 {
+		t.Errorf("relation outside the domains: %d %s", resp.StatusCode, body)
+	}
 	resp, body = e.post("ann", "/api/v1/query", map[string]string{"sql": `SELECT * FROM read_parquet('/etc/passwd')`})
 	if resp.StatusCode != 403 {
 		t.Errorf("refused query: %d %s", resp.StatusCode, body)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -52,6 +54,11 @@ func (s *Server) handleQualityReport(w http.ResponseWriter, r *http.Request) {
 	}
 	if opt.Version == "" {
 		opt.Version = dp.CurrentVersion
+	}
+	if known := append([]string{dp.CurrentVersion}, dp.PreviousVersions...); !slices.Contains(known, opt.Version) {
+		s.writeError(w, r, rhizome.Errorf(rhizome.ENotFound, "%s has no version %q", id, opt.Version).
+			WithHint("its versions: %s", strings.Join(known, ", ")))
+		return
 	}
 	// Sampled rows are the owners' to see; others get them masked.
 	opt.ShowSamples = s.catalog.MayOperate(ctx, principalOf(ctx), id) == nil

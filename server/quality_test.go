@@ -129,6 +129,9 @@ func TestQualityRoutes(t *testing.T) {
 	if code := call(admin, "GET", "/api/v1/products/dp.nope.x/quality", nil, nil); code != 404 {
 		t.Fatalf("unknown product: %d", code)
 	}
+	if code := call(admin, "GET", "/api/v1/products/dp.sales.orders/quality?version=9.9.9", nil, nil); code != 404 {
+		t.Fatalf("unknown version: %d", code)
+	}
 
 	// On demand: owners only.
 	var created struct{ Secret string }

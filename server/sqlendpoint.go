@@ -77,7 +77,7 @@ func (q sqlQuerier) Query(ctx context.Context, subj access.Subject, query string
 	if err != nil {
 		return nil, err
 	}
-	return &pgwire.Result{Columns: pgColumns(res.Columns), Rows: res.Rows, Close: res.Close}, nil
+	return &pgwire.Result{Columns: pgColumns(res.Columns), Rows: res.Stream(), Close: res.Close}, nil
 }
 
 func (q sqlQuerier) Describe(ctx context.Context, subj access.Subject, query string) ([]pgwire.Column, error) {

@@ -221,7 +221,17 @@ func (c *serveChecker) walk(v any, scope []string) {
 	}
 }
 
+// serveAllowedPgGet are the pg_get_* functions BI tools' catalog queries
+// call that reveal nothing a catalog query does not: user names, column
+// default expressions and constraint definitions of visible relations
+// (views have neither). pg_get_viewdef stays refused: a view's
+// definition names the product's files.
+var serveAllowedPgGet = map[string]bool{"pg_get_userbyid": true, "pg_get_expr": true, "pg_get_constraintdef": true}
+
 func hasDeniedPrefix(name string) bool {
+	if serveAllowedPgGet[name] {
+		return false
+	}
 	for _, p := range serveDeniedPrefixes {
 		if strings.HasPrefix(name, p) {
 			return true

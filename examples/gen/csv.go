@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"time"
 )
@@ -13,15 +14,26 @@ func fmtTime(t time.Time) string { return t.Format("2006-01-02T15:04:05Z") }
 func fmtCents(c int64) string    { return fmt.Sprintf("%d.%02d", c/100, c%100) }
 func fmtBool(b bool) string      { return strconv.FormatBool(b) }
 
+// birthDate places a customer's birthday in their birth year. The day comes
+// from a hash of the customer id, not from the random stream, so that adding
+// it left every other generated value as it was.
+func birthDate(c customer) time.Time {
+	h := fnv.New32a()
+	h.Write([]byte(c.id))
+	start := time.Date(c.birthYear, 1, 1, 0, 0, 0, 0, time.UTC)
+	days := start.AddDate(1, 0, 0).Sub(start).Hours() / 24
+	return start.AddDate(0, 0, int(h.Sum32()%uint32(days)))
+}
+
 func (d *dataset) tables() []table {
 	customers := table{name: "customers.csv", header: []string{
 		"customer_id", "email", "first_name", "last_name", "phone", "country", "region", "city",
-		"signup_date", "segment", "acquisition_channel", "marketing_opt_in", "birth_year",
+		"signup_date", "segment", "acquisition_channel", "marketing_opt_in", "birth_date",
 	}}
 	for _, c := range d.customers {
 		birth := ""
 		if c.birthYear != 0 {
-			birth = strconv.Itoa(c.birthYear)
+			birth = fmtDate(birthDate(c))
 		}
 		customers.rows = append(customers.rows, []string{
 			c.id, c.email, c.first, c.last, c.phone, c.country.code, c.country.region, c.city,

@@ -6,7 +6,7 @@
 // The data is small, realistic and referentially consistent: every
 // customer_id, order_id, product_id and campaign_id points at a row that
 // exists, no order precedes its customer's signup, touches fall inside their
-// campaign's window. A few fields are null on purpose (phone, birth_year,
+// campaign's window. A few fields are null on purpose (phone, birth_date,
 // an occasional email or cost) so that quality checks have something to find.
 //
 // The output is deterministic: a fixed PCG seed, a fixed "as of" date and no
