@@ -244,11 +244,54 @@ type InfraQuality struct {
 
 // InfraCheck is one quality check in the guide's syntax.
 type InfraCheck struct {
-	Name      string `json:"name"`
-	Column    string `json:"column,omitempty"`
-	Threshold string `json:"threshold,omitempty"`
-	Severity  string `json:"severity,omitempty"`
-	Where     string `json:"where,omitempty"`
+	Name      string   `json:"name"`
+	Column    string   `json:"column,omitempty"`
+	Columns   []string `json:"columns,omitempty"`
+	Threshold string   `json:"threshold,omitempty"`
+	Severity  string   `json:"severity,omitempty"`
+	Where     string   `json:"where,omitempty"`
+	// Settings are the check type's other settings (values, min, max,
+	// pattern, query, ...), as written.
+	Settings map[string]any `json:"-"`
+}
+
+// UnmarshalJSON keeps the settings besides the common fields.
+func (c *InfraCheck) UnmarshalJSON(b []byte) error {
+	type plain InfraCheck
+	if err := json.Unmarshal(b, (*plain)(c)); err != nil {
+		return err
+	}
+	var all map[string]any
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	for _, k := range []string{"name", "column", "columns", "threshold", "severity", "where"} {
+		delete(all, k)
+	}
+	c.Settings = nil
+	if len(all) > 0 {
+		c.Settings = all
+	}
+	return nil
+}
+
+// MarshalJSON writes the settings beside the common fields.
+func (c InfraCheck) MarshalJSON() ([]byte, error) {
+	type plain InfraCheck
+	b, err := json.Marshal(plain(c))
+	if err != nil || len(c.Settings) == 0 {
+		return b, err
+	}
+	var all map[string]any
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	for k, v := range c.Settings {
+		if _, taken := all[k]; !taken {
+			all[k] = v
+		}
+	}
+	return json.Marshal(all)
 }
 
 type InfraDiscovery struct {

@@ -439,13 +439,18 @@ func TestPermanentFailure(t *testing.T) {
 		opt.Queue = true
 		opt.Runner = func(ctx context.Context, run *rhizome.Run, log func(level, msg string)) (jobs.RunResult, error) {
 			calls.Add(1)
-			return jobs.RunResult{}, rhizome.Errorf(rhizome.EInvalid, "syntax error at line 2")
+			// What it read before failing is kept on the record (a
+			// quarantined run built rows it did not publish).
+			return jobs.RunResult{RowsIn: 7, RowsOut: 5, Bytes: 99}, rhizome.Errorf(rhizome.EInvalid, "syntax error at line 2")
 		}
 		s := start(t, opt)
 		q := enqueue(t, s, jobs.Request{ProductID: "dp.bad"})
 		r := waitRun(t, st, q.ID)
 		if r.State != rhizome.RunFailed || r.Attempt != 1 || !strings.Contains(r.Error, "syntax error") {
 			t.Errorf("run = %s, attempt %d, error %q; want failed on attempt 1", r.State, r.Attempt, r.Error)
+		}
+		if r.RowsIn != 7 || r.RowsOut != 5 || r.Bytes != 99 || r.SnapshotID != 0 {
+			t.Errorf("failed run records rows %d/%d, bytes %d, snapshot %d; want 7/5, 99, 0", r.RowsIn, r.RowsOut, r.Bytes, r.SnapshotID)
 		}
 		if n := calls.Load(); n != 1 {
 			t.Errorf("runner called %d times, want 1", n)

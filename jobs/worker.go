@@ -202,6 +202,9 @@ func (s *Scheduler) finish(ctx context.Context, run *rhizome.Run, attempt, maxAt
 		case rhizome.RunQueued:
 			line.Level, line.Msg = "warn", fmt.Sprintf("attempt %d of %d failed: %s; will retry", attempt, maxAttempts, out.msg)
 		default:
+			// What the attempt read and built before failing (a quarantined
+			// run built its rows and did not publish them).
+			r.RowsIn, r.RowsOut, r.Bytes = out.res.RowsIn, out.res.RowsOut, out.res.Bytes
 			r.FinishedAt = &now
 			line.Level, line.Msg = "error", fmt.Sprintf("attempt %d of %d %s: %s", attempt, maxAttempts, out.state, out.msg)
 		}

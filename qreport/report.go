@@ -86,9 +86,11 @@ type BuildOptions struct {
 	Publishes []time.Time
 	// History is how many past metrics each check shows (default 30).
 	History int
-	// ShowSamples false masks every sampled value (a caller who does not
-	// own the product).
-	ShowSamples bool
+	// Sample shows one sampled row as the caller may see it (nil: the
+	// row is dropped). The server builds it from the caller's
+	// access.Decision, so samples follow the same rules as REST and SQL
+	// reads; a nil Sample masks every value.
+	Sample func(row map[string]any) map[string]any
 }
 
 // Window is how many runs, and how much time, the quality metrics cover.
@@ -143,9 +145,7 @@ func Build(ctx context.Context, store metastore.Reader, opt BuildOptions) (*Repo
 				ci = &CheckInfo{Name: res.Check.Name, Type: res.Check.Type, Column: res.Check.Column, Source: res.Check.Source, Path: res.Check.Path,
 					Severity: res.Severity, Threshold: res.Threshold, Metric: metricValue(res.Metric), Passed: res.Passed, State: StateOf(res),
 					Error: res.Error, Note: res.Note, Samples: res.Samples, RunID: b.RunID, At: r.At.UTC()}
-				if !opt.ShowSamples {
-					ci.Samples = maskAll(ci.Samples)
-				}
+				ci.Samples = showSamples(ci.Samples, opt.Sample)
 				byName[r.Subject] = ci
 				order = append(order, r.Subject)
 			}
@@ -291,6 +291,21 @@ func metricValue(m float64) any {
 		return fmt.Sprint(m)
 	}
 	return m
+}
+
+// showSamples applies show to each row (maskAll when nil), dropping the
+// rows it refuses.
+func showSamples(rows []map[string]any, show func(map[string]any) map[string]any) []map[string]any {
+	if show == nil || len(rows) == 0 {
+		return maskAll(rows)
+	}
+	out := make([]map[string]any, 0, len(rows))
+	for _, r := range rows {
+		if m := show(r); m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func maskAll(rows []map[string]any) []map[string]any {

@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -91,12 +92,18 @@ func TestDocsExamples(t *testing.T) {
 	if got := ReferencedProducts(checks); len(got) != 1 || got[0] != "dp.customer.360" {
 		t.Errorf("referenced products %v", got)
 	}
+	// As the server reads manifests: YAML to JSON, then the typed value
+	// (which keeps each check's settings).
 	var infra rhizome.Infrastructure
-	if err := yaml.Unmarshal([]byte(blocks[1]), &infra); err != nil {
+	jb, err := yaml.YAMLToJSON([]byte(blocks[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(jb, &infra); err != nil {
 		t.Fatal(err)
 	}
 	checks, probs = FromInfra(infra.Spec.Quality.Checks)
-	if len(probs) > 0 || len(checks) != 4 {
+	if len(probs) > 0 || len(checks) != 5 {
 		t.Errorf("infrastructure example: %d checks\n%s", len(checks), problemsText(probs))
 	}
 	// The contract example is a valid ODCS document, as `rhizome validate`

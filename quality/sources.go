@@ -28,8 +28,14 @@ func FromInfra(in []rhizome.InfraCheck) ([]Check, []rhizome.Problem) {
 	names := namer{}
 	for i, ic := range in {
 		c := Check{
-			Type: ic.Name, Column: ic.Column, Where: ic.Where, Severity: ic.Severity,
+			Type: ic.Name, Column: ic.Column, Columns: ic.Columns, Where: ic.Where, Severity: ic.Severity,
 			Source: SourceInfrastructure, Path: fmt.Sprintf("spec.quality.checks[%d]", i),
+		}
+		if len(ic.Settings) > 0 {
+			c.Args = make(map[string]any, len(ic.Settings))
+			for k, v := range ic.Settings {
+				c.Args[k] = v
+			}
 		}
 		if p, ok := setThreshold(&c, ic.Threshold); !ok {
 			probs = append(probs, p)

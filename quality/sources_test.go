@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/spec"
 )
 
 func problemsText(ps []rhizome.Problem) string {
@@ -291,6 +292,65 @@ func TestFromContractRules(t *testing.T) {
 	for _, r := range rep.Results {
 		if w, ok := want[r.Check.Name]; ok && r.Passed != w {
 			t.Errorf("%s: passed %v, want %v (metric %v, %s, %s)", r.Check.Name, r.Passed, w, r.Metric, r.Threshold, r.Error)
+		}
+	}
+}
+
+// TestFromInfraSettings: an infrastructure check carries its type's
+// settings (values, min, max, pattern, query...) as written in YAML, and
+// the names it takes are exactly the registered check types.
+func TestFromInfraSettings(t *testing.T) {
+	const doc = `apiVersion: platform/v1
+kind: DataProductInfrastructure
+metadata: {name: i}
+spec:
+  quality:
+    checks:
+      - name: accepted_values
+        column: status
+        values: [open, closed]
+      - name: range
+        column: amount
+        min: 0
+        max: 100
+        severity: warn
+      - name: duplicate_count
+        columns: [order_id, line]
+        threshold: "== 0"
+`
+	objs, err := spec.Parse(spec.File{Name: "i.yaml", Data: []byte(doc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inf := objs[0].Value.(*rhizome.Infrastructure)
+	checks, probs := FromInfra(inf.Spec.Quality.Checks)
+	if len(probs) > 0 {
+		t.Fatal(problemsText(probs))
+	}
+	if ps := Validate(checks, []string{"status", "amount", "order_id", "line"}); len(ps) > 0 {
+		t.Fatal(problemsText(ps))
+	}
+	if v, _ := argList(checks[0], "values"); len(v) != 2 || checks[1].Args["max"] != float64(100) || len(checks[2].Columns) != 2 {
+		t.Errorf("settings lost: %+v", checks)
+	}
+	// Re-encoding keeps the settings.
+	b, err := json.Marshal(inf.Spec.Quality.Checks[0])
+	if err != nil || !strings.Contains(string(b), `"values":["open","closed"]`) {
+		t.Errorf("MarshalJSON = %s, %v", b, err)
+	}
+
+	names := map[string]bool{}
+	for _, ty := range Types() {
+		names[ty.Name] = true
+	}
+	for n := range names {
+		if !spec.InfraCheckNames[n] {
+			t.Errorf("check type %s is not accepted in spec.quality.checks (spec.InfraCheckNames and schemas/infrastructure.json)", n)
+		}
+	}
+	for n := range spec.InfraCheckNames {
+		if !names[n] {
+			t.Errorf("spec.InfraCheckNames has %s, which is no check type", n)
 		}
 	}
 }

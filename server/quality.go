@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/rhizome-mesh/rhizome"
+	"github.com/rhizome-mesh/rhizome/access"
 	"github.com/rhizome-mesh/rhizome/qreport"
 	"github.com/rhizome-mesh/rhizome/quality"
 	"github.com/rhizome-mesh/rhizome/table"
@@ -60,8 +61,14 @@ func (s *Server) handleQualityReport(w http.ResponseWriter, r *http.Request) {
 			WithHint("its versions: %s", strings.Join(known, ", ")))
 		return
 	}
-	// Sampled rows are the owners' to see; others get them masked.
-	opt.ShowSamples = s.catalog.MayOperate(ctx, principalOf(ctx), id) == nil
+	// Sampled rows follow the caller's access decision, as REST and SQL
+	// reads do (access.ViaSample).
+	show, err := s.sampleView(ctx, subjectOf(r), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	opt.Sample = show
 	if s.tables != nil {
 		snaps, err := s.tables.Snapshots(ctx, table.RefFor(id, opt.Version))
 		if err != nil && rhizome.Code(err) != rhizome.ENotFound {
@@ -126,4 +133,40 @@ func (s *Server) handleRunChecks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, CheckResponse{RunID: runID, ProductID: id, Version: version, Gate: rep.Gate(), At: s.clock.Now().UTC(), Report: rep})
+}
+
+// sampleView turns the caller's access decision on a product into the
+// filter applied to sampled failing rows: no rows when the caller may not
+// read the product or reads it through a row filter (a sample cannot be
+// filtered by SQL after the fact), hidden columns dropped, masked columns
+// shown as "***" (the stored value is not re-masked with the SQL mask).
+func (s *Server) sampleView(ctx context.Context, subj access.Subject, productID string) (func(map[string]any) map[string]any, error) {
+	if s.access == nil {
+		return nil, nil
+	}
+	d, err := s.access.Decide(ctx, access.Request{Subject: subj, ProductID: productID, Via: access.ViaSample})
+	if err != nil {
+		return nil, err
+	}
+	if !d.Allow || d.RowFilter != "" {
+		return func(map[string]any) map[string]any { return nil }, nil
+	}
+	cols := make(map[string]access.Column, len(d.Columns))
+	for _, c := range d.Columns {
+		cols[c.Name] = c
+	}
+	return func(row map[string]any) map[string]any {
+		out := make(map[string]any, len(row))
+		for k, v := range row {
+			c, known := cols[k]
+			switch {
+			case known && c.Hidden:
+			case known && c.Mask == access.MaskNone:
+				out[k] = v
+			default: // masked, or a column the decision does not name
+				out[k] = "***"
+			}
+		}
+		return out
+	}, nil
 }

@@ -158,8 +158,9 @@ func TestQualityRoutes(t *testing.T) {
 		t.Fatalf("after the check: %+v", rep.LastRun)
 	}
 
-	// A failing warn check samples rows: owners see them, others only
-	// masked values.
+	// A failing warn check samples rows: they follow the caller's access
+	// decision (access.ViaSample): the owner sees them, mallory (in no
+	// team) may not read the confidential product and sees none.
 	var obj struct{ Manifest map[string]any }
 	call(admin, "GET", "/api/v1/products/dp.sales.orders", nil, &obj)
 	obj.Manifest["quality"] = map[string]any{"accepted_values": map[string]any{"column": "status", "values": []string{"none"}, "severity": "warn"}}
@@ -185,7 +186,7 @@ func TestQualityRoutes(t *testing.T) {
 		return nil
 	}
 	own, other := samples(admin), samples(created.Secret)
-	if len(own) == 0 || len(own) != len(other) || own[0]["status"] == "***" || other[0]["status"] != "***" || other[0]["order_id"] != "***" {
+	if len(own) == 0 || len(other) != 0 || own[0]["status"] == "***" {
 		t.Fatalf("samples: owner %v, other %v", own, other)
 	}
 }

@@ -322,6 +322,16 @@ func (c *checker) contract(v *rhizome.Contract) {
 	}
 }
 
+// InfraCheckNames are the check names spec.quality.checks[].name takes
+// (the enum of the infrastructure schema; quality's tests keep it equal to
+// the registered check types).
+var InfraCheckNames = map[string]bool{
+	"row_count": true, "null_count": true, "null_percentage": true, "duplicate_count": true, "duplicate_percentage": true,
+	"freshness": true, "accepted_values": true, "min": true, "max": true, "range": true, "regex": true, "format": true,
+	"length": true, "referential_integrity": true, "schema": true, "schema_change": true, "custom_sql": true,
+	"anomaly": true, "drift": true,
+}
+
 // Quality check names (spec.quality.checks[].name) that read one column.
 var columnChecks = map[string]bool{
 	"null_count": true, "null_percentage": true, "duplicate_count": true, "duplicate_percentage": true,
@@ -357,7 +367,10 @@ func (c *checker) infrastructure(v *rhizome.Infrastructure) {
 	}
 	for i, ch := range s.Quality.Checks {
 		path := fmt.Sprintf("spec.quality.checks[%d]", i)
-		if columnChecks[ch.Name] && ch.Column == "" {
+		if !InfraCheckNames[ch.Name] {
+			continue // the schema reports the unknown name; nothing more to say
+		}
+		if columnChecks[ch.Name] && ch.Column == "" && len(ch.Columns) == 0 {
 			c.add(path, fmt.Sprintf("check `%s` needs `column`", ch.Name), "add `column:` naming the column to check")
 		}
 		if ch.Threshold == "" {
