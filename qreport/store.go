@@ -164,18 +164,25 @@ type Point struct {
 // results reads a product's stored results of one check (version ""
 // = all), newest first, at most n.
 func results(ctx context.Context, store metastore.Reader, productID, check, version string, n int) ([]ResultBody, []time.Time, error) {
-	var out []ResultBody
+	return newest(ctx, store, metastore.RecordQuery{Collection: CollectionResult, ProductID: productID, Subject: check}, n,
+		func(b ResultBody) bool { return version == "" || b.Version == version })
+}
+
+// newest pages through the records q selects, newest first, and returns
+// the first n bodies that decode and that keep accepts, with their times.
+func newest[B any](ctx context.Context, store metastore.Reader, q metastore.RecordQuery, n int, keep func(B) bool) ([]B, []time.Time, error) {
+	const page = 200
+	var out []B
 	var at []time.Time
-	var after int64
+	q.Desc, q.Limit = true, page
 	for len(out) < n {
-		recs, err := store.ListRecords(ctx, metastore.RecordQuery{Collection: CollectionResult, ProductID: productID, Subject: check,
-			Desc: true, AfterSeq: after, Limit: 200})
+		recs, err := store.ListRecords(ctx, q)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, r := range recs {
-			var b ResultBody
-			if json.Unmarshal(r.Body, &b) != nil || (version != "" && b.Version != version) {
+			var b B
+			if json.Unmarshal(r.Body, &b) != nil || !keep(b) {
 				continue
 			}
 			out = append(out, b)
@@ -184,10 +191,10 @@ func results(ctx context.Context, store metastore.Reader, productID, check, vers
 				break
 			}
 		}
-		if len(recs) < 200 {
+		if len(recs) < page {
 			break
 		}
-		after = recs[len(recs)-1].Seq
+		q.AfterSeq = recs[len(recs)-1].Seq
 	}
 	return out, at, nil
 }
@@ -220,29 +227,6 @@ func History(ctx context.Context, store metastore.Reader, productID string, chec
 // Runs reads a product's "quality.run" records, newest first, at most n
 // (version "" = all versions).
 func Runs(ctx context.Context, store metastore.Reader, productID, version string, n int) ([]RunBody, []time.Time, error) {
-	var out []RunBody
-	var at []time.Time
-	var after int64
-	for len(out) < n {
-		recs, err := store.ListRecords(ctx, metastore.RecordQuery{Collection: CollectionRun, ProductID: productID, Desc: true, AfterSeq: after, Limit: 200})
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, r := range recs {
-			var b RunBody
-			if json.Unmarshal(r.Body, &b) != nil || (version != "" && b.Version != version) {
-				continue
-			}
-			out = append(out, b)
-			at = append(at, r.At)
-			if len(out) == n {
-				break
-			}
-		}
-		if len(recs) < 200 {
-			break
-		}
-		after = recs[len(recs)-1].Seq
-	}
-	return out, at, nil
+	return newest(ctx, store, metastore.RecordQuery{Collection: CollectionRun, ProductID: productID}, n,
+		func(b RunBody) bool { return version == "" || b.Version == version })
 }

@@ -149,6 +149,37 @@ func (c *checker) add(node map[string]any, msg, hint string) {
 	c.found = append(c.found, finding{off: location(node), msg: msg, hint: hint})
 }
 
+// walkCTEs walks the CTEs a node defines, if any, and returns the scope
+// its body sees. A CTE sees the CTEs before it; the body sees them all. A
+// CTE's own name inside it means the catalog table of that name, except
+// in the recursive branch of a recursive CTE. Both the transform checker
+// and the serving checker walk CTEs this way.
+func walkCTEs(v map[string]any, scope []string, walk func(any, []string)) []string {
+	ctes := cteEntries(v)
+	if len(ctes) == 0 {
+		return scope
+	}
+	inner := slices.Clone(scope)
+	for _, e := range ctes {
+		name := strings.ToLower(str(e["key"]))
+		val, _ := e["value"].(map[string]any)
+		q, _ := val["query"].(map[string]any)
+		if n, _ := q["node"].(map[string]any); str(n["type"]) == "RECURSIVE_CTE_NODE" {
+			for k, x := range n {
+				if k == "right" {
+					walk(x, append(slices.Clone(inner), name))
+				} else if k != "cte_map" {
+					walk(x, inner)
+				}
+			}
+		} else {
+			walk(q, inner)
+		}
+		inner = append(inner, name)
+	}
+	return inner
+}
+
 // walk visits every node of the AST; scope holds the CTE names visible here.
 func (c *checker) walk(v any, scope []string) {
 	switch v := v.(type) {
@@ -157,30 +188,7 @@ func (c *checker) walk(v any, scope []string) {
 			c.walk(x, scope)
 		}
 	case map[string]any:
-		if ctes := cteEntries(v); len(ctes) > 0 {
-			// A CTE sees the CTEs before it; the body sees them all. A
-			// CTE's own name inside it means the catalog table of that
-			// name, except in the recursive branch of a recursive CTE.
-			inner := slices.Clone(scope)
-			for _, e := range ctes {
-				name := strings.ToLower(str(e["key"]))
-				val, _ := e["value"].(map[string]any)
-				q, _ := val["query"].(map[string]any)
-				if n, _ := q["node"].(map[string]any); str(n["type"]) == "RECURSIVE_CTE_NODE" {
-					for k, x := range n {
-						if k == "right" {
-							c.walk(x, append(slices.Clone(inner), name))
-						} else if k != "cte_map" {
-							c.walk(x, inner)
-						}
-					}
-				} else {
-					c.walk(q, inner)
-				}
-				inner = append(inner, name)
-			}
-			scope = inner
-		}
+		scope = walkCTEs(v, scope, c.walk)
 		class, _ := v["class"].(string)
 		typ, _ := v["type"].(string)
 		switch {

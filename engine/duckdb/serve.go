@@ -159,27 +159,7 @@ func (c *serveChecker) walk(v any, scope []string) {
 			c.walk(x, scope)
 		}
 	case map[string]any:
-		if ctes := cteEntries(v); len(ctes) > 0 {
-			inner := slices.Clone(scope)
-			for _, e := range ctes {
-				name := strings.ToLower(str(e["key"]))
-				val, _ := e["value"].(map[string]any)
-				q, _ := val["query"].(map[string]any)
-				if n, _ := q["node"].(map[string]any); str(n["type"]) == "RECURSIVE_CTE_NODE" {
-					for k, x := range n {
-						if k == "right" {
-							c.walk(x, append(slices.Clone(inner), name))
-						} else if k != "cte_map" {
-							c.walk(x, inner)
-						}
-					}
-				} else {
-					c.walk(q, inner)
-				}
-				inner = append(inner, name)
-			}
-			scope = inner
-		}
+		scope = walkCTEs(v, scope, c.walk)
 		class, _ := v["class"].(string)
 		typ, _ := v["type"].(string)
 		switch {
