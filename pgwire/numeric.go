@@ -2,9 +2,12 @@ package pgwire
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -125,4 +128,30 @@ func (decimal64Binary) Encode(value any, buf []byte) ([]byte, error) {
 // extendTypes registers numericCodec on each connection's type map.
 func extendTypes(m *pgtype.Map) {
 	m.RegisterType(&pgtype.Type{Name: "numeric", OID: pgtype.NumericOID, Codec: numericCodec{}})
+	m.RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID, Codec: timestamptzCodec{&pgtype.TimestamptzCodec{}}})
+}
+
+// timestamptzCodec is pgtype's TimestamptzCodec writing text as Postgres
+// does ("2024-03-01 10:00:00+00"): pgtype writes a UTC time with "Z",
+// which pgjdbc and other drivers that parse Postgres' own output refuse.
+type timestamptzCodec struct{ *pgtype.TimestamptzCodec }
+
+func (c timestamptzCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
+	if _, ok := value.(time.Time); ok && format == pgtype.TextFormatCode {
+		return timestamptzText{}
+	}
+	return c.TimestamptzCodec.PlanEncode(m, oid, format, value)
+}
+
+type timestamptzText struct{}
+
+func (timestamptzText) Encode(value any, buf []byte) ([]byte, error) {
+	t := value.(time.Time)
+	if t.Year() < 1 || t.Year() > 9999 {
+		return nil, fmt.Errorf("timestamp %s is outside the years 1 to 9999", t)
+	}
+	s := t.Format("2006-01-02 15:04:05.999999-07:00")
+	// Postgres writes the offset as +HH, and +HH:MM only when it has minutes.
+	s = strings.TrimSuffix(s, ":00")
+	return append(buf, s...), nil
 }
