@@ -269,6 +269,9 @@ var psqlViewDef = regexp.MustCompile(`pg_catalog\.pg_get_viewdef\('[0-9]+'::pg_c
 
 // rewriteCatalog returns the query serve runs for a psql catalog query.
 func rewriteCatalog(st string) (string, bool) {
+	if q, ok := rewriteJDBC(st); ok {
+		return q, true
+	}
 	if !psqlListTables.MatchString(st) {
 		q := psqlUserByID.ReplaceAllString(psqlSpellings.Replace(st), "'rhizome'")
 		q = psqlViewDef.ReplaceAllString(q, "NULL::VARCHAR")

@@ -11,7 +11,8 @@ import (
 const jdbcJar = "/usr/share/java/postgresql.jar"
 
 // TestJDBC: the PostgreSQL JDBC driver (pgjdbc, as DBeaver, Metabase and
-// other JVM tools use it) connects with a token as password, binds
+// other JVM tools use it) connects with a token as password, lists
+// schemas, tables and columns with their types (DatabaseMetaData), binds
 // parameters, pages through a portal with a fetch size inside a
 // transaction, decodes decimal, uuid and timestamptz, and gets SQLSTATEs.
 // It needs a JDK and pgjdbc (scripts/test.sh installs default-jdk-headless
@@ -33,6 +34,16 @@ func TestJDBC(t *testing.T) {
 	got := strings.TrimSpace(string(out))
 	want := strings.Join([]string{
 		"product=PostgreSQL",
+		"schema=main",
+		"table=main.sales_orders TABLE",
+		"column=id int4 4 10 0",
+		"column=customer text 12 2147483647 0",
+		"column=amount numeric 2 18 2",
+		"column=ref uuid 1111 2147483647 0",
+		"column=placed_at timestamptz 93 35 6",
+		"column=qty json 1111 2147483647 0",
+		"column=tags json 1111 2147483647 0",
+		"column=note int4 4 10 0",
 		"row=1|o'brien|19.99|6f1c2a9e-3b7d-4c1e-9f00-0a1b2c3d4e5f|2024-03-01T10:00:00Z|null",
 		"injected=0",
 		"fetched=25000|312487500",

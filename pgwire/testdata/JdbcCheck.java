@@ -7,6 +7,20 @@ public class JdbcCheck {
   public static void main(String[] a) throws Exception {
     try (Connection c = DriverManager.getConnection(a[0], a[1], a[2])) {
       System.out.println("product=" + c.getMetaData().getDatabaseProductName());
+      // DatabaseMetaData, as DBeaver's navigator and Metabase's sync call it.
+      DatabaseMetaData md = c.getMetaData();
+      try (ResultSet rs = md.getSchemas()) {
+        while (rs.next()) System.out.println("schema=" + rs.getString("TABLE_SCHEM"));
+      }
+      try (ResultSet rs = md.getTables(null, null, "sales%", new String[]{"TABLE"})) {
+        while (rs.next()) System.out.println("table=" + rs.getString("TABLE_SCHEM") + "." + rs.getString("TABLE_NAME") + " " + rs.getString("TABLE_TYPE"));
+      }
+      try (ResultSet rs = md.getColumns(null, null, "sales_orders", "%")) {
+        while (rs.next()) {
+          System.out.println("column=" + rs.getString("COLUMN_NAME") + " " + rs.getString("TYPE_NAME") + " " + rs.getInt("DATA_TYPE")
+              + " " + rs.getInt("COLUMN_SIZE") + " " + rs.getInt("DECIMAL_DIGITS"));
+        }
+      }
       // A prepared statement with a parameter (extended protocol, bound).
       try (PreparedStatement ps = c.prepareStatement("SELECT id, customer, amount, ref, placed_at, note FROM sales_orders WHERE id = ?")) {
         ps.setInt(1, 1);
