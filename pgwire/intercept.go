@@ -242,6 +242,10 @@ var (
 	psqlNspname    = regexp.MustCompile(`n\.nspname OPERATOR\(pg_catalog\.~\) '((?:[^']|'')*)'`)
 )
 
+// psqlListDatabases is psql's \l query (DuckDB's pg_database lacks the
+// columns it reads).
+var psqlListDatabases = regexp.MustCompile(`(?s)^SELECT d\.datname as "Name",.*FROM pg_catalog\.pg_database d`)
+
 // psqlSpellings are the Postgres-only spellings in psql's describe
 // queries (\d TABLE) and their DuckDB equivalents: the anchored pattern
 // psql builds ('^(orders)$') means the same under DuckDB's full-match ~.
@@ -271,6 +275,11 @@ var psqlViewDef = regexp.MustCompile(`pg_catalog\.pg_get_viewdef\('[0-9]+'::pg_c
 func rewriteCatalog(st string) (string, bool) {
 	if q, ok := rewriteJDBC(st); ok {
 		return q, true
+	}
+	if psqlListDatabases.MatchString(st) {
+		// \l: the endpoint has one database, whatever name the client gave.
+		return `SELECT 'rhizome' AS "Name", 'rhizome' AS "Owner", 'UTF8' AS "Encoding", 'C' AS "Collate", 'C' AS "Ctype",
+NULL::VARCHAR AS "ICU Locale", 'libc' AS "Locale Provider", NULL::VARCHAR AS "Access privileges"`, true
 	}
 	if !psqlListTables.MatchString(st) {
 		q := psqlUserByID.ReplaceAllString(psqlSpellings.Replace(st), "'rhizome'")

@@ -481,6 +481,10 @@ func TestPsql(t *testing.T) {
 	if !strings.Contains(out, "sales_orders") {
 		t.Errorf(`\dt does not list sales_orders:`+"\n%s", out)
 	}
+	out, err = run("-c", `\l`)
+	if err != nil || !strings.Contains(out, "rhizome") || !strings.Contains(out, "UTF8") {
+		t.Errorf(`psql \l: %v`+"\n%s", err, out)
+	}
 	out, err = run("-c", `\dt sales*`)
 	if err != nil || !strings.Contains(out, "sales_orders") || strings.Contains(out, "big") {
 		t.Errorf(`psql \dt sales*: %v`+"\n%s", err, out)
