@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -262,6 +263,48 @@ func (p *Pipeline) quarantinePath(productID, runID string) string {
 		dir = filepath.Join(filepath.Dir(filepath.Clean(p.opt.WorkDir)), "quarantine")
 	}
 	return filepath.Join(dir, productID, runID+".parquet")
+}
+
+// PruneQuarantine deletes the quarantined outputs (<dir>/<product>/<run>.parquet)
+// last modified before olderThan, and the product directories it empties;
+// it returns the files it deleted. `rhizome up` calls it with the
+// retention sweep (RHIZOME_QUARANTINE_KEEP, 14 days by default).
+func PruneQuarantine(dir string, olderThan time.Time) ([]string, error) {
+	products, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, rhizome.Wrap(err, "reading the quarantine dir")
+	}
+	var removed []string
+	for _, pd := range products {
+		if !pd.IsDir() {
+			continue
+		}
+		pdir := filepath.Join(dir, pd.Name())
+		files, err := os.ReadDir(pdir)
+		if err != nil {
+			return removed, rhizome.Wrap(err, "reading %s", pdir)
+		}
+		left := len(files)
+		for _, f := range files {
+			info, err := f.Info()
+			if err != nil || f.IsDir() || !info.ModTime().Before(olderThan) {
+				continue
+			}
+			path := filepath.Join(pdir, f.Name())
+			if err := os.Remove(path); err != nil {
+				return removed, rhizome.Wrap(err, "removing %s", path)
+			}
+			removed = append(removed, path)
+			left--
+		}
+		if left == 0 {
+			_ = os.Remove(pdir)
+		}
+	}
+	return removed, nil
 }
 
 // quarantine moves the exported output to the quarantine directory.

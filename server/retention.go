@@ -12,6 +12,7 @@ import (
 
 	"github.com/rhizome-mesh/rhizome"
 	"github.com/rhizome-mesh/rhizome/audit"
+	"github.com/rhizome-mesh/rhizome/pipeline"
 	"github.com/rhizome-mesh/rhizome/retention"
 )
 
@@ -164,8 +165,34 @@ func (lc *lifecycle) startRetention(ctx context.Context, log *audit.Log) (stop f
 						lc.cfg.Logger.Info("retention enforced", "product", r.ProductID, "rows_deleted", r.RowsDeleted, "snapshots_expired", r.SnapshotsExpired)
 					}
 				}
+				lc.pruneQuarantine()
 			}
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// DefaultQuarantineKeep is how long the quality gate's quarantined outputs
+// are kept for inspection (RHIZOME_QUARANTINE_KEEP overrides it).
+const DefaultQuarantineKeep = 14 * 24 * time.Hour
+
+// pruneQuarantine deletes quarantined outputs older than the keep period;
+// it runs with each retention sweep.
+func (lc *lifecycle) pruneQuarantine() {
+	keep := DefaultQuarantineKeep
+	if v := lc.cfg.Getenv("RHIZOME_QUARANTINE_KEEP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			lc.cfg.Logger.Warn("RHIZOME_QUARANTINE_KEEP is not a duration; keeping quarantined outputs 14 days", "value", v)
+		} else {
+			keep = d
+		}
+	}
+	removed, err := pipeline.PruneQuarantine(filepath.Join(lc.cfg.DataDir, "quarantine"), lc.cfg.Clock.Now().Add(-keep))
+	if err != nil {
+		lc.cfg.Logger.Warn("pruning the quarantine", "err", err)
+	}
+	if len(removed) > 0 {
+		lc.cfg.Logger.Info("quarantine pruned", "files", len(removed))
+	}
 }
