@@ -32,6 +32,9 @@ func (s *Server) auditRoutes(r chi.Router) {
 // polls).
 func (s *Server) initAudit(d Deps) {
 	s.audit, s.broker, s.retention = d.Audit, d.Broker, d.Retention
+	if s.audit != nil {
+		s.authAudit = newAuthAuditor(s.audit, s.clock)
+	}
 	s.closing = make(chan struct{})
 	if s.broker == nil {
 		s.broker = NewBroker()

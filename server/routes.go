@@ -30,11 +30,14 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret, err := identity.ParseBearer(r.Header.Get("Authorization"))
 		if err != nil {
-			s.writeError(w, r, rhizome.Errorf(rhizome.EUnauthorized, "%v", err).WithHint("send Authorization: Bearer <token>"))
+			err = rhizome.Errorf(rhizome.EUnauthorized, "%v", err).WithHint("send Authorization: Bearer <token>")
+			s.authAudit.failed(r.Context(), "rest:"+remoteIP(r), "rest", err)
+			s.writeError(w, r, err)
 			return
 		}
 		p, err := identity.Authenticate(r.Context(), s.store, s.clock, secret)
 		if err != nil {
+			s.authAudit.failed(r.Context(), "rest:"+remoteIP(r), "rest", err)
 			s.writeError(w, r, err)
 			return
 		}

@@ -62,6 +62,7 @@ type Server struct {
 	audit     *audit.Log
 	broker    *Broker
 	retention *retention.Enforcer
+	authAudit *authAuditor // failed authentications (authaudit.go)
 	closing   chan struct{}
 	closeOnce sync.Once
 	access    *access.Service // the access decision point, requests and grants

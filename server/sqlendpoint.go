@@ -22,12 +22,14 @@ func startSQLEndpoint(cfg Config, store metastore.Store, svc *serve.Service) (st
 	if cfg.PGListen == "" || svc == nil {
 		return nop, nil
 	}
+	failures := newAuthAuditor(svc.Audit, cfg.Clock)
 	pg := &pgwire.Server{
 		Querier:  sqlQuerier{svc},
 		SQLState: serve.SQLState,
 		Authenticate: func(ctx context.Context, _, password string) (access.Subject, error) {
 			p, err := identity.Authenticate(ctx, store, cfg.Clock, password)
 			if err != nil {
+				failures.failed(ctx, "sql", "sql", err)
 				return access.Subject{}, err
 			}
 			return access.SubjectOf(p), nil
