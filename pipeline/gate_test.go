@@ -355,3 +355,34 @@ func fmt2(err error) string {
 	}
 	return err.Error()
 }
+
+// TestGateChecksAppendsWhole: in append mode the gate checks the table as
+// the append would leave it, so a key repeated across batches fails the
+// uniqueness check and the batch is quarantined.
+func TestGateChecksAppendsWhole(t *testing.T) {
+	e, _, qdir := gateEnv(t)
+	e.apply(strings.Replace(gated, "pipeline:\n  models:", "pipeline:\n  mode: append\n  models:", 1))
+	e.writeOrders("order_id,customer_id,amount,status\n1,c1,10.50,shipped\n2,c2,5.25,cancelled\n")
+	if _, logs, err := e.run("run_1", "dp.sales.orders"); err != nil {
+		t.Fatalf("run_1: %v\n%s", err, strings.Join(logs, "\n"))
+	}
+	// A new batch with new keys appends.
+	e.writeOrders("order_id,customer_id,amount,status\n3,c3,1.00,pending\n")
+	if _, logs, err := e.run("run_2", "dp.sales.orders"); err != nil {
+		t.Fatalf("run_2: %v\n%s", err, strings.Join(logs, "\n"))
+	}
+	_, body := runRecord(t, e.store, "run_2")
+	if body.Passed != body.Checks {
+		t.Errorf("run_2: %d of %d checks passed", body.Passed, body.Checks)
+	}
+	// A batch whose key is already in the table: unique within itself, a
+	// duplicate in the table the append would publish.
+	e.writeOrders("order_id,customer_id,amount,status\n2,c9,7.00,pending\n")
+	_, logs, err := e.run("run_3", "dp.sales.orders")
+	if rhizome.Code(err) != rhizome.EInvalid || !strings.Contains(err.Error(), "orders.order_id.unique") {
+		t.Fatalf("run_3: %v\n%s", err, strings.Join(logs, "\n"))
+	}
+	if _, err := os.Stat(filepath.Join(qdir, "dp.sales.orders", "run_3.parquet")); err != nil {
+		t.Errorf("run_3's batch is not quarantined: %v", err)
+	}
+}

@@ -306,13 +306,29 @@ func (p *Pipeline) Run(ctx context.Context, run *rhizome.Run, logf func(level, m
 	}
 	res.RowsOut = rows
 	// Quality gate: the product's checks on the exported output (a view
-	// over the one Parquet file: the models do not run again), before
+	// over the one Parquet file, plus the current snapshot's files for an
+	// append: the models do not run again), before
 	// anything is published. The candidate would be published now, so a
 	// freshness check without a column measures from now.
-	if err := sess.Register(ctx, checkedTable, duckdb.Source{Format: "parquet", Paths: []string{outFile}}); err != nil {
+	ref := table.RefFor(dp.ID, dp.CurrentVersion)
+	checkedSrc := duckdb.Source{Format: "parquet", Paths: []string{outFile}}
+	if dp.Pipeline.Mode == "append" {
+		// An append publishes the table as it is plus the new rows: check
+		// that whole (a key duplicated across batches is a duplicate).
+		files, _, err := p.opt.Tables.DataFiles(ctx, ref, table.AsOf{})
+		if err != nil && rhizome.Code(err) != rhizome.ENotFound {
+			return res, err
+		}
+		prior, err := p.localFiles(ctx, files, filepath.Join(work, "prior"))
+		if err != nil {
+			return res, err
+		}
+		checkedSrc.Paths = append(prior, outFile)
+		checkedSrc.Options = map[string]string{"union_by_name": "true"}
+	}
+	if err := sess.Register(ctx, checkedTable, checkedSrc); err != nil {
 		return res, err
 	}
-	ref := table.RefFor(dp.ID, dp.CurrentVersion)
 	env := checkEnv{lastPublished: p.opt.Clock.Now(), baseline: ref, hasBaseline: true}
 	var current time.Time // the current snapshot's publish
 	if cur, err := p.opt.Tables.Current(ctx, ref); err == nil {

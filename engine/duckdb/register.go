@@ -40,10 +40,10 @@ var formatOptions = map[string]map[string]string{
 		"compression": "compression", "comment": "comment", "encoding": "encoding"},
 	"json":    {"dateformat": "dateformat", "timestampformat": "timestampformat", "compression": "compression"},
 	"ndjson":  {"dateformat": "dateformat", "timestampformat": "timestampformat", "compression": "compression"},
-	"parquet": {"binary_as_string": "binary_as_string"},
+	"parquet": {"binary_as_string": "binary_as_string", "union_by_name": "union_by_name"},
 }
 
-var boolOptions = map[string]bool{"header": true, "binary_as_string": true}
+var boolOptions = map[string]bool{"header": true, "binary_as_string": true, "union_by_name": true}
 var intOptions = map[string]bool{"skip": true}
 
 // typeRE admits DuckDB type names, with precision and list brackets; nested
