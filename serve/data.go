@@ -294,19 +294,8 @@ func (s *Service) Read(ctx context.Context, subj access.Subject, productID strin
 	if subj.ID == "" {
 		return nil, errNoSubject
 	}
-	idx, err := s.products(ctx)
+	t, idx, err := s.productTarget(ctx, productID)
 	if err != nil {
-		return nil, err
-	}
-	var t target
-	found := false
-	for _, x := range idx.all {
-		if x.productID == productID {
-			t, found = x, true
-		}
-	}
-	if !found {
-		err := rhizome.Errorf(rhizome.ENotFound, "no data product %s", productID)
 		return nil, err
 	}
 	t, at, err := s.resolveAsOf(ctx, t, idx, req.AsOf)
@@ -661,6 +650,26 @@ type Schema struct {
 	RowFilter   bool           `json:"row_filter,omitempty"` // whether rows are filtered for the caller
 }
 
+// productTarget finds productID's table in the product index (the last
+// of its names there); ENotFound when it is no data product.
+func (s *Service) productTarget(ctx context.Context, productID string) (target, *productIndex, error) {
+	idx, err := s.products(ctx)
+	if err != nil {
+		return target{}, nil, err
+	}
+	var t target
+	found := false
+	for _, x := range idx.all {
+		if x.productID == productID {
+			t, found = x, true
+		}
+	}
+	if !found {
+		return target{}, nil, rhizome.Errorf(rhizome.ENotFound, "no data product %s", productID)
+	}
+	return t, idx, nil
+}
+
 // Schema returns the columns of productID that subj sees, with types,
 // classifications, masks and the contract's descriptions.
 func (s *Service) Schema(ctx context.Context, subj access.Subject, productID, asOf string) (*Schema, error) {
@@ -671,19 +680,9 @@ func (s *Service) Schema(ctx context.Context, subj access.Subject, productID, as
 	if subj.ID == "" {
 		return nil, errNoSubject
 	}
-	idx, err := s.products(ctx)
+	t, idx, err := s.productTarget(ctx, productID)
 	if err != nil {
 		return nil, err
-	}
-	var t target
-	found := false
-	for _, x := range idx.all {
-		if x.productID == productID {
-			t, found = x, true
-		}
-	}
-	if !found {
-		return nil, rhizome.Errorf(rhizome.ENotFound, "no data product %s", productID)
 	}
 	t, at, err := s.resolveAsOf(ctx, t, idx, asOf)
 	if err != nil {
