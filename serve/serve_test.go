@@ -3,6 +3,7 @@ package serve_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -350,3 +351,22 @@ func TestSchema(t *testing.T) {
 }
 
 func tableRef() table.Ref { return table.RefFor("dp.sales.orders", "1.0.0") }
+
+// TestServedCountsReads: each product a successful read touches is
+// reported to Served (the availability SLO); refusals and the caller's
+// own errors are not.
+func TestServedCountsReads(t *testing.T) {
+	e := newEnv(t, nil)
+	var got []string
+	e.svc.Served = func(productID string, ok bool) { got = append(got, fmt.Sprintf("%s %v", productID, ok)) }
+	rowsOf(t, e, bob, `SELECT count(*) FROM sales.orders`)
+	for _, q := range []string{`SELECT * FROM hr.salaries`, `SELECT nope FROM sales.orders`, `SELECT * FROM read_csv('/etc/passwd')`} {
+		if res, err := e.svc.Query(context.Background(), bob, q); err == nil {
+			res.Close()
+			t.Errorf("%s ran", q)
+		}
+	}
+	if want := []string{"dp.sales.orders true"}; !slices.Equal(got, want) {
+		t.Errorf("Served calls = %v, want %v", got, want)
+	}
+}
