@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -196,6 +197,29 @@ func TestWorkerOnPostgres(t *testing.T) {
 		if run.State != rhizome.RunSucceeded || run.RowsOut != 2 {
 			t.Fatalf("run %s: %+v", id, run)
 		}
+	}
+	// The data a worker published is served by the API process, from the
+	// same Postgres catalog; quality results, the read's audit entries and
+	// the chain live there too.
+	var data struct {
+		Rows  []map[string]any `json:"rows"`
+		Count int              `json:"count"`
+	}
+	if code := call("GET", "/api/v1/products/dp.sales.a/data?sort=order_id", nil, &data); code != 200 || data.Count != 2 || len(data.Rows) != 2 || fmt.Sprint(data.Rows[1]["amount"]) != "20" {
+		t.Errorf("data of dp.sales.a on Postgres: %d %+v", code, data)
+	}
+	var report struct {
+		LastRun *struct{ Gate string } `json:"last_run"`
+	}
+	if code := call("GET", "/api/v1/products/dp.sales.a/quality", nil, &report); code != 200 || report.LastRun == nil || report.LastRun.Gate != "publish" {
+		t.Errorf("quality report on Postgres: %d %+v", code, report)
+	}
+	var verified struct {
+		OK      bool  `json:"ok"`
+		Entries int64 `json:"entries"`
+	}
+	if code := call("POST", "/api/v1/audit/verify", nil, &verified); code != 200 || !verified.OK || verified.Entries < 2 {
+		t.Errorf("audit chain on Postgres: %d %+v", code, verified)
 	}
 	cancel()
 	if err := <-done; err != nil {
