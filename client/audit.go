@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -84,16 +85,29 @@ func (c *Client) ExportAudit(ctx context.Context, q AuditQuery, w io.Writer) (in
 // stream sends a GET and returns the open response (2xx), for bodies
 // read as they come.
 func (c *Client) stream(ctx context.Context, path string, q url.Values, header http.Header) (*http.Response, error) {
+	return c.open(ctx, http.MethodGet, path, q, nil, header)
+}
+
+// open sends a request (a JSON body when body is not nil) and returns the
+// open response when it is a 2xx; otherwise the server's error.
+func (c *Client) open(ctx context.Context, method, path string, q url.Values, body []byte, header http.Header) (*http.Response, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, rhizome.Errorf(rhizome.EInvalid, "bad server URL %q: %v", c.base, err)
 	}
 	for k, vs := range header {
 		hr.Header[k] = vs
+	}
+	if body != nil {
+		hr.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		hr.Header.Set("Authorization", "Bearer "+c.token)
@@ -104,7 +118,7 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values, header h
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		return nil, decodeError(resp, http.MethodGet, path)
+		return nil, decodeError(resp, method, path)
 	}
 	return resp, nil
 }

@@ -140,18 +140,6 @@ func (c *Client) Query(ctx context.Context, sql, format string) (*Stream, error)
 }
 
 func (c *Client) dataStream(ctx context.Context, method, path string, q url.Values, body []byte, format string) (*Stream, error) {
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		rd = strings.NewReader(string(body))
-	}
-	hr, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return nil, rhizome.Errorf(rhizome.EInvalid, "bad server URL %q: %v", c.base, err)
-	}
 	if format == "" {
 		format = "json"
 	}
@@ -159,20 +147,9 @@ func (c *Client) dataStream(ctx context.Context, method, path string, q url.Valu
 	if !ok {
 		return nil, rhizome.Errorf(rhizome.EInvalid, "format %q is not supported", format).WithHint("use json, ndjson, csv, parquet or arrow")
 	}
-	hr.Header.Set("Accept", accept)
-	if body != nil {
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		hr.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(hr)
+	resp, err := c.open(ctx, method, path, q, body, http.Header{"Accept": {accept}})
 	if err != nil {
-		return nil, c.transportError(ctx, err)
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		return nil, decodeError(resp, method, path)
+		return nil, err
 	}
 	return &Stream{Body: resp.Body, ContentType: resp.Header.Get("Content-Type"), resp: resp}, nil
 }

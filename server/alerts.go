@@ -74,14 +74,24 @@ func (s *Server) handleListAlerts(w http.ResponseWriter, r *http.Request) {
 	writeItems(s, w, r, items, err)
 }
 
-func (s *Server) handleGetAlert(w http.ResponseWriter, r *http.Request) {
-	if err := s.needAlerts(); err != nil {
-		s.writeError(w, r, err)
-		return
+// alertOf is the alert key of a request to an alert's routes; it answers
+// the error itself (no alerting here, a bad key) and returns false.
+func (s *Server) alertOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	err := s.needAlerts()
+	key := ""
+	if err == nil {
+		key, err = alertKey(r)
 	}
-	key, err := alertKey(r)
 	if err != nil {
 		s.writeError(w, r, err)
+		return "", false
+	}
+	return key, true
+}
+
+func (s *Server) handleGetAlert(w http.ResponseWriter, r *http.Request) {
+	key, ok := s.alertOf(w, r)
+	if !ok {
 		return
 	}
 	a, err := s.alerts.Get(r.Context(), key)
@@ -93,13 +103,8 @@ func (s *Server) handleGetAlert(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAlertHistory(w http.ResponseWriter, r *http.Request) {
-	if err := s.needAlerts(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	key, err := alertKey(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	key, ok := s.alertOf(w, r)
+	if !ok {
 		return
 	}
 	items, err := s.alerts.History(r.Context(), key)
@@ -113,13 +118,8 @@ type ackRequest struct {
 // handleAckAlert acknowledges an alert: those who may operate its product
 // (its owners, admins) may.
 func (s *Server) handleAckAlert(w http.ResponseWriter, r *http.Request) {
-	if err := s.needAlerts(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	key, err := alertKey(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	key, ok := s.alertOf(w, r)
+	if !ok {
 		return
 	}
 	var req ackRequest
